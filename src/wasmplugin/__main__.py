@@ -1,0 +1,5 @@
+import sys
+
+from wasmplugin.cli.main import main
+
+sys.exit(main())

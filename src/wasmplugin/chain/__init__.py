@@ -1,0 +1,1 @@
+"""The sans-IO HTTP filter chain: plugin order, pause/resume, buffering, local replies, failStrategy."""
