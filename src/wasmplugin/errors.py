@@ -91,6 +91,32 @@ class ModuleTooLarge(FetchError):
     metric_result = "download_failure"
 
 
+class UnsupportedModuleUrl(FetchError):
+    """The URL's scheme is not oci/http/https/file, or the OCI reference cannot be parsed."""
+
+
+class InvalidWasmBinary(FetchError):
+    """Fetched bytes are not Wasm after unboxing (istio-agent: "fetched Wasm binary ... is invalid")."""
+
+    metric_result = "download_failure"
+
+
+class PullSecretError(FetchError):
+    """A pull secret was requested but is empty or not a docker config (istio: "missing image pulling secret")."""
+
+
+class InsecureTokenRealm(AuthenticationFailed):
+    """A registry's Bearer realm points somewhere credentials must not go (Istio's SSRF guard)."""
+
+
+class TlsVerificationFailed(RegistryUnavailable):
+    """The server's TLS certificate is not trusted (and the host is not listed as insecure)."""
+
+
+class PushRejected(FetchError):
+    """The registry refused an upload or a manifest during ``wasmplugin push``."""
+
+
 class ModuleLoadError(WasmPluginError):
     """A module was obtained but cannot run: not Wasm, no ABI marker, missing import, start failed."""
 

@@ -51,6 +51,13 @@ class Limits:
     upstream_timeout_s: float = 15.0
     #: Idle keep-alive timeout for downstream connections.
     downstream_idle_timeout_s: float = 300.0
+    #: Upstream TCP connect timeout (Istio's default cluster connectTimeout, 10 s).
+    upstream_connect_timeout_s: float = 10.0
+    #: Idle keep-alive connections the sidecar keeps per upstream endpoint.
+    upstream_max_idle_per_endpoint: int = 1024
+    #: Per-connection write buffer before the proxy stops reading from the other side (flow
+    #: control; Envoy's per_connection_buffer_limit_bytes default, 1 MiB).
+    connection_buffer_bytes: int = 1 * MIB
 
     # --- failStrategy ----------------------------------------------------------------------------
     #: FAIL_RELOAD base backoff (Envoy ReloadConfig default 1 s), doubled per consecutive failure.
@@ -64,6 +71,20 @@ class Limits:
     http_initial_backoff_s: float = 0.5
     cache_purge_interval_s: float = 3600.0
     cache_module_expiry_s: float = 24 * 3600.0
+    #: istio pkg/backoff (cenkalti defaults): interval × 1.5 per attempt, ±50 % jitter, 60 s cap.
+    http_backoff_multiplier: float = 1.5
+    http_backoff_jitter: float = 0.5
+    http_backoff_max_s: float = 60.0
+    #: OCI transient-error retries (go-containerregistry defaults: 3 tries, 1 s × 3 per try).
+    oci_max_attempts: int = 3
+    oci_initial_backoff_s: float = 1.0
+    oci_backoff_multiplier: float = 3.0
+    #: Largest manifest / index accepted (containerd's limit; go-containerregistry has none).
+    oci_manifest_max_bytes: int = 4 * MIB
+    #: Largest token-endpoint or registry error body read.
+    registry_response_max_bytes: int = 1 * MIB
+    #: Redirects followed for one request (blob downloads may redirect to storage).
+    http_max_redirects: int = 5
 
     def with_overrides(self, **overrides: Any) -> Limits:
         """Return a copy with the given fields replaced; unknown names are a programming error."""

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// config is the parsed pluginConfig, defaults applied. Immutable after parseConfig.
+type config struct {
+	issuer          string
+	audiences       []string // empty: aud is not checked
+	jwks            upstream
+	jwksTTLSeconds  int64
+	jwksTimeoutMS   uint32
+	allowedExact    map[string]bool
+	allowedPrefixes []string
+	clockSkew       int64
+	realm           string
+	unknownKeys     []string
+}
+
+const (
+	defaultJWKSTTLSeconds = 300
+	defaultJWKSTimeoutMS  = 5000
+	defaultClockSkew      = 60
+	defaultRealm          = "wasmplugin"
+)
+
+// oneOf reads a key that has two accepted spellings (the blog's AUTHN example
+// uses issuer/audience, its "complete" example jwt_issuer/jwt_audience).
+func oneOf(o *object, a, b string) (string, error) {
+	hasA, hasB := o.has(a), o.has(b)
+	if hasA && hasB {
+		return "", keyErr(b, "give either %s or %s, not both", a, b)
+	}
+	if hasB {
+		return b, nil
+	}
+	return a, nil
+}
+
+func parseConfig(data []byte) (*config, error) {
+	o, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	c := &config{
+		jwksTTLSeconds: defaultJWKSTTLSeconds,
+		jwksTimeoutMS:  defaultJWKSTimeoutMS,
+		allowedExact:   map[string]bool{},
+		clockSkew:      defaultClockSkew,
+		realm:          defaultRealm,
+	}
+
+	issKey, err := oneOf(o, "issuer", "jwt_issuer")
+	if err != nil {
+		return nil, err
+	}
+	iss, ok, err := o.str(issKey)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || iss == "" {
+		return nil, keyErr("issuer", "required (the expected \"iss\" claim); also accepted as jwt_issuer")
+	}
+	c.issuer = iss
+
+	audKey, err := oneOf(o, "audience", "jwt_audience")
+	if err != nil {
+		return nil, err
+	}
+	auds, _, err := o.strings(audKey, true)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range auds {
+		if a == "" {
+			return nil, keyErr(fmt.Sprintf("%s[%d]", audKey, i), "must not be empty")
+		}
+	}
+	c.audiences = auds
+
+	jwksURI, ok, err := o.str("jwks_uri")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		// OpenID-style default, matching the blog's pair of issuer and jwks_uri.
+		jwksURI = strings.TrimSuffix(iss, "/") + "/.well-known/jwks.json"
+	}
+	cluster, _, err := o.str("jwks_cluster")
+	if err != nil {
+		return nil, err
+	}
+	uriKey := "jwks_uri"
+	if !ok {
+		uriKey = "issuer"
+	}
+	if c.jwks, err = parseUpstream(uriKey, jwksURI, cluster); err != nil {
+		return nil, err
+	}
+
+	ttlKey, err := oneOf(o, "jwks_cache_ttl_seconds", "cache_ttl_seconds")
+	if err != nil {
+		return nil, err
+	}
+	if v, ok, err := o.integer(ttlKey, 0, 86400*365); err != nil {
+		return nil, err
+	} else if ok {
+		c.jwksTTLSeconds = v
+	}
+	if v, ok, err := o.integer("jwks_timeout_ms", 1, 600000); err != nil {
+		return nil, err
+	} else if ok {
+		c.jwksTimeoutMS = uint32(v)
+	}
+	if v, ok, err := o.integer("clock_skew_seconds", 0, 86400); err != nil {
+		return nil, err
+	} else if ok {
+		c.clockSkew = v
+	}
+	if v, ok, err := o.str("realm"); err != nil {
+		return nil, err
+	} else if ok {
+		if strings.ContainsAny(v, "\"\\\r\n") {
+			return nil, keyErr("realm", "must not contain quotes, backslashes or line breaks")
+		}
+		c.realm = v
+	}
+
+	paths, _, err := o.strings("allowed_paths", false)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range paths {
+		if !strings.HasPrefix(p, "/") {
+			return nil, keyErr(fmt.Sprintf("allowed_paths[%d]", i), "must start with '/', got %q", p)
+		}
+		if strings.HasSuffix(p, "*") {
+			c.allowedPrefixes = append(c.allowedPrefixes, strings.TrimSuffix(p, "*"))
+		} else {
+			c.allowedExact[p] = true
+		}
+	}
+	c.unknownKeys = o.unknown()
+	return c, nil
+}
+
+// allowed reports whether a request path passes without a token. The query
+// string is ignored; an entry ending in '*' matches every path with that prefix,
+// any other entry matches exactly.
+func (c *config) allowed(path string) bool {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if c.allowedExact[path] {
+		return true
+	}
+	for _, p := range c.allowedPrefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *config) summary() string {
+	aud := "not checked"
+	if len(c.audiences) > 0 {
+		aud = strings.Join(c.audiences, ",")
+	}
+	return fmt.Sprintf("issuer=%s audience=%s jwks_uri=%s jwks_cluster=%s jwks_cache_ttl_seconds=%d allowed_paths=%d clock_skew_seconds=%d",
+		c.issuer, aud, c.jwks.uri, c.jwks.cluster, c.jwksTTLSeconds, len(c.allowedExact)+len(c.allowedPrefixes), c.clockSkew)
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// config is the parsed pluginConfig, defaults applied. Immutable after parseConfig.
+type config struct {
+	policy        upstream
+	cacheEnabled  bool
+	cacheTTL      int64 // seconds
+	timeoutMS     uint32
+	subjectHeader string
+	scopesHeader  string
+	unknownKeys   []string
+}
+
+const (
+	defaultCacheTTL      = 60
+	defaultTimeoutMS     = 5000
+	defaultSubjectHeader = "x-jwt-sub"
+	defaultScopesHeader  = "x-jwt-scopes"
+)
+
+func parseConfig(data []byte) (*config, error) {
+	o, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	c := &config{
+		cacheTTL:      defaultCacheTTL,
+		timeoutMS:     defaultTimeoutMS,
+		subjectHeader: defaultSubjectHeader,
+		scopesHeader:  defaultScopesHeader,
+	}
+	endpoint, ok, err := o.str("policy_endpoint")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || endpoint == "" {
+		return nil, keyErr("policy_endpoint", "required (the URL of the policy service, e.g. \"http://policy-service.default.svc:8080\")")
+	}
+	cluster, _, err := o.str("policy_cluster")
+	if err != nil {
+		return nil, err
+	}
+	if c.policy, err = parseUpstream("policy_endpoint", endpoint, cluster); err != nil {
+		return nil, err
+	}
+	if v, ok, err := o.boolean("cache_enabled"); err != nil {
+		return nil, err
+	} else if ok {
+		c.cacheEnabled = v
+	}
+	if v, ok, err := o.integer("cache_ttl", 0, 86400*365); err != nil {
+		return nil, err
+	} else if ok {
+		c.cacheTTL = v
+	}
+	if v, ok, err := o.integer("policy_timeout_ms", 1, 600000); err != nil {
+		return nil, err
+	} else if ok {
+		c.timeoutMS = uint32(v)
+	}
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"subject_header", &c.subjectHeader}, {"scopes_header", &c.scopesHeader}} {
+		v, ok, err := o.str(k.key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if v == "" || strings.ContainsAny(v, " :\t\r\n") {
+				return nil, keyErr(k.key, "must be a header name, got %q", v)
+			}
+			*k.dst = strings.ToLower(v)
+		}
+	}
+	c.unknownKeys = o.unknown()
+	return c, nil
+}
+
+func (c *config) summary() string {
+	cache := "disabled"
+	if c.cacheEnabled {
+		cache = fmt.Sprintf("%ds", c.cacheTTL)
+	}
+	return fmt.Sprintf("policy_endpoint=%s policy_cluster=%s cache=%s subject_header=%s",
+		c.policy.uri, c.policy.cluster, cache, c.subjectHeader)
+}

@@ -1,0 +1,296 @@
+"""Upstream HTTP/1.1 connections and the keep-alive pool.
+
+An :class:`UpstreamConnection` is an asyncio ``Protocol`` with an httptools response parser. It
+serves one exchange at a time and reports the response to its :class:`UpstreamHandler` through
+plain method calls (no coroutines on the request path). The :class:`UpstreamPool` hands out idle
+connections synchronously and opens new ones in a task, calling back when connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Protocol, cast
+
+import httptools
+
+from wasmplugin.limits import Limits
+from wasmplugin.sidecar.routing import Endpoint
+from wasmplugin.sidecar.stats import ClusterStats
+
+
+class UpstreamHandler(Protocol):
+    """What an upstream connection reports to the exchange it currently serves."""
+
+    def on_upstream_headers(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], length: int, chunked: bool
+    ) -> None: ...
+
+    def on_upstream_data(self, data: bytes) -> None: ...
+
+    def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None: ...
+
+    def on_upstream_error(self, reason: str) -> None: ...
+
+    def on_upstream_flushed(self) -> None:
+        """The upstream data_received batch is over: flush what was queued downstream."""
+        ...
+
+    def on_upstream_backpressure(self, paused: bool) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One keep-alive connection to an endpoint."""
+
+    __slots__ = (
+        "_chunks",
+        "_headers",
+        "_in_trailers",
+        "_close_delimited",
+        "_status_reason",
+        "_trailers",
+        "endpoint",
+        "handler",
+        "head_request",
+        "keep_alive",
+        "parser",
+        "pool",
+        "response_started",
+        "reused",
+        "stats",
+        "transport",
+        "usable",
+        "wbuf",
+    )
+
+    def __init__(self, pool: UpstreamPool, endpoint: Endpoint, stats: ClusterStats) -> None:
+        self.pool = pool
+        self.endpoint = endpoint
+        self.stats = stats
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.handler: UpstreamHandler | None = None
+        self.usable = False
+        self.reused = False
+        self.head_request = False
+        self.keep_alive = True
+        self.response_started = False
+        self.wbuf: list[bytes] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._trailers: list[tuple[bytes, bytes]] | None = None
+        self._in_trailers = False
+        self._status_reason = b""
+        self._close_delimited = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        transport = self.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - not TCP
+                pass
+        limit = self.pool.limits.connection_buffer_bytes
+        transport.set_write_buffer_limits(high=limit, low=limit // 4)
+        self.usable = True
+        self.stats.cx_total += 1
+        self.stats.cx_active += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.usable = False
+        self.stats.cx_active -= 1
+        h = self.handler
+        if h is None:
+            return
+        self.handler = None
+        if self.response_started and self._close_delimited:
+            h.on_upstream_end(None)  # a body without length or chunking ends at EOF
+        else:
+            h.on_upstream_error("connection_termination")
+        h.on_upstream_flushed()
+
+    def data_received(self, data: bytes) -> None:
+        h = self.handler
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.usable = False
+            cur = self.handler
+            self.handler = None
+            if self.transport is not None:
+                self.transport.close()
+            if cur is not None:
+                cur.on_upstream_error("protocol_error")
+        if h is not None:
+            h.on_upstream_flushed()
+
+    def pause_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.on_upstream_backpressure(True)
+
+    def resume_writing(self) -> None:
+        if self.handler is not None:
+            self.handler.on_upstream_backpressure(False)
+
+    # -- request side ---------------------------------------------------------------------------
+    def attach(self, handler: UpstreamHandler, *, head_request: bool) -> None:
+        self.handler = handler
+        self.head_request = head_request
+        self.response_started = False
+        self._headers = []
+        self._trailers = None
+        self._in_trailers = False
+
+    def flush(self) -> None:
+        if self.wbuf and self.transport is not None:
+            buf = self.wbuf
+            self.wbuf = []
+            self.transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
+
+    def abort(self) -> None:
+        """Drop this connection (the exchange failed or was cancelled mid-flight)."""
+        self.handler = None
+        self.usable = False
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- httptools callbacks --------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._headers = []
+        self._trailers = None
+        self._in_trailers = False
+
+    def on_status(self, status: bytes) -> None:
+        self._status_reason = status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_trailers:
+            if self._trailers is None:
+                self._trailers = []
+            self._trailers.append((name, value))
+        else:
+            self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        status = parser.get_status_code()
+        if 100 <= status < 200:
+            return  # interim response (100 Continue ...): the final one follows
+        self.keep_alive = parser.should_keep_alive()
+        length = -1
+        chunked = False
+        for name, value in self._headers:
+            n = len(name)
+            if n == 14 and name.lower() == b"content-length":
+                length = int(value)
+            elif n == 17 and name.lower() == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        self._in_trailers = True
+        self.response_started = True
+        if self.head_request or status in (204, 304):
+            length = 0 if length < 0 or self.head_request else length
+        self._close_delimited = length < 0 and not chunked
+        h = self.handler
+        if h is None:
+            return
+        h.on_upstream_headers(status, self._status_reason, self._headers, length, chunked)
+        if self.head_request:
+            # httptools cannot skip a HEAD response's declared body: finish here and retire the
+            # connection instead of reusing it.
+            self.keep_alive = False
+            self._finish(None)
+
+    def on_body(self, body: bytes) -> None:
+        h = self.handler
+        if h is not None:
+            h.on_upstream_data(body)
+
+    def on_message_complete(self) -> None:
+        if not self.response_started:
+            return  # end of an interim 1xx response
+        self._finish(self._trailers)
+
+    def _finish(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
+        h = self.handler
+        if h is None:
+            return
+        self.handler = None
+        self.response_started = False
+        h.on_upstream_end(trailers)
+
+
+class UpstreamPool:
+    """Keep-alive connections per endpoint, LIFO (the warmest connection first)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
+        self.loop = loop
+        self.limits = limits
+        self._idle: dict[Endpoint, list[UpstreamConnection]] = {}
+        self._closed = False
+
+    def acquire(self, endpoint: Endpoint) -> UpstreamConnection | None:
+        idle = self._idle.get(endpoint)
+        while idle:
+            conn = idle.pop()
+            if conn.usable and conn.transport is not None and not conn.transport.is_closing():
+                conn.reused = True
+                return conn
+        return None
+
+    def connect(
+        self,
+        endpoint: Endpoint,
+        stats: ClusterStats,
+        on_ready: Callable[[UpstreamConnection], None],
+        on_error: Callable[[str], None],
+    ) -> asyncio.Task[None]:
+        return self.loop.create_task(self._connect(endpoint, stats, on_ready, on_error))
+
+    async def _connect(
+        self,
+        endpoint: Endpoint,
+        stats: ClusterStats,
+        on_ready: Callable[[UpstreamConnection], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        conn = UpstreamConnection(self, endpoint, stats)
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: conn, endpoint.address, endpoint.port),
+                self.limits.upstream_connect_timeout_s,
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            stats.cx_connect_fail += 1
+            on_error("connection_failure" if isinstance(exc, OSError) else "connection_timeout")
+            return
+        except asyncio.CancelledError:
+            if conn.transport is not None:
+                conn.transport.abort()
+            raise
+        on_ready(conn)
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Return a connection whose exchange completed cleanly."""
+        if not conn.usable or not conn.keep_alive or self._closed or conn.transport is None:
+            if conn.transport is not None:
+                conn.transport.close()
+            return
+        idle = self._idle.setdefault(conn.endpoint, [])
+        if len(idle) >= self.limits.upstream_max_idle_per_endpoint:
+            conn.transport.close()
+            return
+        idle.append(conn)
+
+    def idle_count(self, endpoint: Endpoint) -> int:
+        return sum(1 for c in self._idle.get(endpoint, ()) if c.usable)
+
+    def close(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                if conn.transport is not None:
+                    conn.transport.close()
+        self._idle.clear()

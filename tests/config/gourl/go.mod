@@ -1,0 +1,3 @@
+module wasmplugin.test/gourl
+
+go 1.22
