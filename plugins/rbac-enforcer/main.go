@@ -6,6 +6,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -116,7 +117,7 @@ func (h *httpContext) onDecision(numHeaders, bodySize, _ int) {
 
 func (h *httpContext) readDecision(numHeaders, bodySize int) (decision, error) {
 	if numHeaders == 0 {
-		return parseDecision("none (connection reset or timeout)", nil)
+		return decision{}, errors.New("no response (connection reset or timeout)")
 	}
 	headers, _ := proxywasm.GetHttpCallResponseHeaders()
 	status := "none"

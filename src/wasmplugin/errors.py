@@ -186,3 +186,11 @@ class UsageError(WasmPluginError):
     """Bad command-line usage that argparse could not catch (e.g. a malformed -H value)."""
 
     exit_code = 2
+
+
+# --- admin endpoint client --------------------------------------------------------------------
+
+
+class AdminError(WasmPluginError):
+    """A running sidecar's admin endpoint could not be read (``--admin HOST:PORT``): connection
+    refused, HTTP error, or a config dump without wasmplugin's plan section."""

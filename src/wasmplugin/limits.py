@@ -86,6 +86,12 @@ class Limits:
     #: Redirects followed for one request (blob downloads may redirect to storage).
     http_max_redirects: int = 5
 
+    # --- configuration files (wasmplugin.config) ------------------------------------------------
+    #: Largest configuration file read (kubectl has no limit; this stops accidents like -f /dev/zero).
+    config_file_max_bytes: int = 64 * MIB
+    #: Values in one document once YAML aliases are expanded (go-yaml refuses "excessive aliasing").
+    config_document_max_nodes: int = 1_000_000
+
     def with_overrides(self, **overrides: Any) -> Limits:
         """Return a copy with the given fields replaced; unknown names are a programming error."""
         known = {f.name for f in fields(self)}

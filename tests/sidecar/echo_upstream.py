@@ -22,6 +22,14 @@ from typing import Any, cast
 import httptools
 
 
+_PATTERN = bytes(range(251))
+
+
+def pattern(n: int) -> bytes:
+    """``bytes(i % 251 for i in range(n))``, fast."""
+    return (_PATTERN * (n // 251 + 1))[:n]
+
+
 class _EchoProtocol(asyncio.Protocol):
     def __init__(self, server: EchoUpstream) -> None:
         self.server = server
@@ -79,13 +87,14 @@ class _EchoProtocol(asyncio.Protocol):
         self.server.seen.append(info)
         loop = asyncio.get_running_loop()
         if path.startswith("/delay/"):
-            loop.call_later(int(path.split("/")[2]) / 1000, self._respond, method, path, info, keep)
+            loop.call_later(int(path.split("?")[0].split("/")[2]) / 1000, self._respond, method, path, info, keep)
         elif path.startswith("/hang"):
             return
         else:
             self._respond(method, path, info, keep)
 
     def _respond(self, method: str, path: str, info: dict[str, Any], keep: bool) -> None:
+        path = path.split("?")[0]
         t = self.transport
         if t is None or t.is_closing():
             return
@@ -95,13 +104,13 @@ class _EchoProtocol(asyncio.Protocol):
             t.write(b"HTTP/1.1 %d X\r\ncontent-length: 0\r\n%s\r\n" % (code, conn))
         elif path.startswith("/bytes/"):
             n = int(path.split("/")[2])
-            body = bytes(i % 251 for i in range(n))
+            body = pattern(n)
             t.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n" % (n, conn))
             if method != "HEAD":
                 t.write(body)
         elif path.startswith("/chunked/"):
             n = int(path.split("/")[2])
-            body = bytes(i % 251 for i in range(n))
+            body = pattern(n)
             t.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n%s\r\n" % conn)
             for i in range(0, n, 1000):
                 part = body[i : i + 1000]

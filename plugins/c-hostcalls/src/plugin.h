@@ -28,6 +28,8 @@ typedef struct root_ctx {
   int defer_done;        /* on_done returns false, proxy_done() follows from on_tick */
   int dequeue_on_ready;  /* on_queue_ready drains the queue and logs each item */
   char on_tick[16];      /* "" | "trap" | "loop" */
+  uint32_t user_tick_ms; /* tick period asked for by configuration or /hostcalls/tick/start */
+  int wait_ticking;      /* a 10 ms timer runs for paused streams (wait_for_tick) */
   uint64_t ticks;
   int done_pending;
   report rep; /* host call results from on_vm_start / on_configure, served by /hostcalls/root/report */
@@ -43,9 +45,11 @@ typedef struct stream_ctx {
   char *path;      /* :path without the query string */
   const char *arg; /* the part of path after the case prefix and '/', "" if none */
   report rep;
+  sbuf body;          /* appended to the report reply after a blank line */
+  int headers_eos;    /* on_request_headers saw end_of_stream (no request body) */
   int replied;        /* a local reply was sent */
   int body_calls;     /* request body callbacks seen */
-  int wait_tick;      /* paused until the next on_tick resumes it */
+  int wait_tick;      /* paused until the next on_tick resumes it: WAIT_REQUEST or WAIT_RESPONSE */
   uint32_t tokens[2]; /* outstanding callouts */
   int ntokens;
   int done_calls;
@@ -79,8 +83,14 @@ typedef struct case_def {
   void (*on_log)(stream_ctx *s);
 } case_def;
 
-extern const case_def g_cases[];
-extern const int g_ncases;
+/* Each cases_*.c file exposes its table through one of these. */
+int basic_cases(const case_def **out);
+int http_cases(const case_def **out);
+int callout_cases(const case_def **out);
+int state_cases(const case_def **out);
+int misbehave_cases(const case_def **out);
+
+enum { WAIT_NONE = 0, WAIT_REQUEST = 1, WAIT_RESPONSE = 2 };
 
 /* Sends s->rep as a local reply with the given status (headers x-hc-case + x-hc-<key>). */
 void reply_report(stream_ctx *s, uint32_t status);
@@ -88,8 +98,12 @@ void reply_report(stream_ctx *s, uint32_t status);
 void report_to_response_headers(stream_ctx *s);
 /* Resumes a paused request (continue_stream or, on 0.1.0, continue_request). */
 pw_status resume_request(void);
-/* Pauses the stream until the next tick; makes sure a timer is running. */
-void wait_for_tick(stream_ctx *s);
+/* Resumes a paused response (continue_stream or, on 0.1.0, continue_response). */
+pw_status resume_response(void);
+/* Pauses the stream until the next tick (which = WAIT_REQUEST / WAIT_RESPONSE); starts a 10 ms timer. */
+void wait_for_tick(stream_ctx *s, int which);
+/* Allocation helpers for the memory cases. */
+uint32_t memory_pages(void);
 
 /* Misbehaviour shared by paths and configuration: "trap", "loop", "oom", "fail". Returns 0 for
  * "fail", 1 for "" / "ok"; the others do not return. */

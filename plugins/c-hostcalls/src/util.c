@@ -163,7 +163,7 @@ static size_t skip_value(const char *j, size_t i, size_t len) {
   return i;
 }
 
-/* Finds the value of a top-level key; sets *vstart/*vend. */
+/* Finds the value of a top-level key; sets vstart and vend. */
 static int json_find(const char *j, size_t len, const char *key, size_t *vstart, size_t *vend) {
   size_t i = skip_ws(j, 0, len);
   if (i >= len || j[i] != '{') return 0;

@@ -57,6 +57,14 @@ class HeaderMap:
                 return v
         return None
 
+    def get_bytes(self, key: bytes) -> bytes | None:
+        """``get`` for a ``bytes`` name, without type dispatch (host-call fast path)."""
+        key = key.lower()
+        for k, v in self._entries:
+            if k == key:
+                return v
+        return None
+
     def get_all(self, name: bytes | str) -> list[bytes]:
         key = _lower(name.encode() if isinstance(name, str) else name)
         return [v for k, v in self._entries if k == key]
@@ -94,6 +102,10 @@ class HeaderMap:
         k = _lower(name.encode() if isinstance(name, str) else name)
         v = value.encode() if isinstance(value, str) else value
         self._entries.append((k, v))
+
+    def add_bytes(self, key: bytes, value: bytes) -> None:
+        """``add`` for ``bytes`` name and value, without type dispatch (host-call fast path)."""
+        self._entries.append((key.lower(), value))
 
     def replace(self, name: bytes | str, value: bytes | str) -> None:
         """Set-or-add (Envoy ``setCopy``): the first entry keeps its place, later duplicates go."""

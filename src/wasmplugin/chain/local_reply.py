@@ -35,6 +35,9 @@ GRPC_UNAVAILABLE = 14
 GRPC_UNAUTHENTICATED = 16
 GRPC_MAX = 16
 
+#: gRPC percent-encodes grpc-message except printable ASCII other than "%".
+_GRPC_MESSAGE_SAFE = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
 
 @dataclass(frozen=True, slots=True)
 class LocalReply:
@@ -77,7 +80,7 @@ def build_local_reply(reply: LocalReply, *, grpc: bool) -> tuple[HeaderMap, byte
         headers.add(b"content-type", b"application/grpc")
         headers.add(b"grpc-status", str(code).encode())
         if reply.body:
-            headers.add(b"grpc-message", quote(reply.body, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode())
+            headers.add(b"grpc-message", quote(reply.body, safe=_GRPC_MESSAGE_SAFE).encode())
         for name, value in reply.headers:
             headers.add(name, value)
         return headers, b""

@@ -197,7 +197,7 @@ class PluginRuntime:
             self._install(vm)
             self.stats.reloads += 1
             if log.isEnabledFor(logging.INFO):
-                log.info("plugin %s: FAIL_RELOAD started a fresh VM (generation %d)", self.name, self.generation)
+                log.info("plugin %s: FAIL_RELOAD started VM generation %d", self.name, self.generation)
             return vm
         return None
 

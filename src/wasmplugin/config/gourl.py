@@ -248,9 +248,18 @@ class GoURL:
 
     def with_scheme(self, scheme: str) -> GoURL:
         return GoURL(
-            scheme, self.opaque, self.user, self.host, self.path, self.raw_path, self.raw_query,
-            self.fragment, self.raw_fragment, self.force_query, self.omit_host,
-        )  # fmt: skip
+            scheme,
+            self.opaque,
+            self.user,
+            self.host,
+            self.path,
+            self.raw_path,
+            self.raw_query,
+            self.fragment,
+            self.raw_fragment,
+            self.force_query,
+            self.omit_host,
+        )
 
     @property
     def hostname(self) -> str:
@@ -346,9 +355,15 @@ def _parse(raw: bytes, via_request: bool) -> GoURL:
         omit_host = True
     path, raw_path = _set_path(rest)
     return GoURL(
-        scheme=scheme, user=user, host=host, path=path, raw_path=raw_path, raw_query=raw_query,
-        force_query=force_query, omit_host=omit_host,
-    )  # fmt: skip
+        scheme=scheme,
+        user=user,
+        host=host,
+        path=path,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        force_query=force_query,
+        omit_host=omit_host,
+    )
 
 
 def parse_request_uri(raw: str) -> GoURL:
@@ -366,6 +381,15 @@ def parse(raw: str) -> GoURL:
     fragment = _unescape(frag, _FRAGMENT)
     raw_fragment = b"" if _escape(fragment, _FRAGMENT) == frag else frag
     return GoURL(
-        url.scheme, url.opaque, url.user, url.host, url.path, url.raw_path, url.raw_query,
-        fragment, raw_fragment, url.force_query, url.omit_host,
-    )  # fmt: skip
+        url.scheme,
+        url.opaque,
+        url.user,
+        url.host,
+        url.path,
+        url.raw_path,
+        url.raw_query,
+        fragment,
+        raw_fragment,
+        url.force_query,
+        url.omit_host,
+    )

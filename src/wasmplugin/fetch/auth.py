@@ -128,9 +128,7 @@ def fetch_bearer_token(
             f"registry {registry}: token server rejected the credentials for {who} ({resp.status})"
         )
     if resp.status != 200:
-        raise AuthenticationFailed(
-            f"registry {registry}: token server answered {resp.status} {resp.reason}"
-        )
+        raise AuthenticationFailed(f"registry {registry}: token server answered {resp.status} {resp.reason}")
     try:
         obj = json.loads(data)
     except ValueError:

@@ -93,7 +93,9 @@ class DockerConfig:
             auths[registry_key(str(key))] = _parse_entry(entry, f"{source}: auths[{key!r}]")
         helpers_obj = obj.get("credHelpers", {})
         helpers = (
-            {registry_key(str(k)): str(v) for k, v in helpers_obj.items()} if isinstance(helpers_obj, dict) else {}
+            {registry_key(str(k)): str(v) for k, v in helpers_obj.items()}
+            if isinstance(helpers_obj, dict)
+            else {}
         )
         store = obj.get("credsStore")
         return cls(
@@ -198,17 +200,21 @@ class Keychain:
 
     @property
     def source(self) -> str:
+        """Where credentials come from, for messages ('' when nowhere)."""
         if self.pull_secret is not None:
             return self.pull_secret.source
         if self.docker_config is not None:
             return self.docker_config.source
-        return "no credentials"
+        return ""
 
 
 def parse_pull_secret(data: bytes, *, source: str = "imagePullSecret") -> DockerConfig:
     """Istio's rule: a pull secret that was asked for but resolved to nothing fails the fetch."""
     if not data.strip():
-        raise PullSecretError("cannot fetch Wasm module: missing image pulling secret")
+        raise PullSecretError(
+            f"cannot fetch Wasm module: missing image pulling secret ({source} is empty or could not be "
+            "resolved: it must be a kubernetes.io/dockerconfigjson Secret in the WasmPlugin's namespace)"
+        )
     return DockerConfig.from_bytes(data, source=source)
 
 
@@ -223,7 +229,7 @@ def read_pull_secret_file(path: str) -> bytes:
         import yaml
 
         doc = yaml.safe_load(raw)
-    except Exception:  # noqa: BLE001 - any parse failure means "not YAML"; JSON is checked below
+    except Exception:
         doc = None
     if isinstance(doc, dict) and doc.get("kind") == "Secret":
         name = (doc.get("metadata") or {}).get("name", "?")
@@ -237,7 +243,9 @@ def read_pull_secret_file(path: str) -> bytes:
             try:
                 return base64.b64decode(str(data[".dockerconfigjson"]), validate=True)
             except binascii.Error:
-                raise PullSecretError(f"{path}: Secret {name}: data[.dockerconfigjson] is not base64") from None
+                raise PullSecretError(
+                    f"{path}: Secret {name}: data[.dockerconfigjson] is not base64"
+                ) from None
         string_data = doc.get("stringData") or {}
         if ".dockerconfigjson" in string_data:
             return str(string_data[".dockerconfigjson"]).encode()

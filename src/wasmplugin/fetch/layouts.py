@@ -51,7 +51,7 @@ EMPTY_JSON = b"{}"
 
 ORAS_WARNING = (
     "single-layer Wasm artifact (the blog's `oras push`) accepted as a wasmplugin extension; "
-    "Istio rejects it (\"number of layers must be 2 but got 1\") - push it with "
+    'Istio rejects it ("number of layers must be 2 but got 1") - push it with '
     "`wasmplugin push --format oci` or `--format compat` for a real mesh"
 )
 

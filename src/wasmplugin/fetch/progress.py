@@ -39,7 +39,9 @@ NULL_PROGRESS: Progress = NullProgress()
 class TerminalProgress:
     """Draws ``label [#####.....]  1.2/2.0 MiB`` with carriage returns on ``stream``."""
 
-    def __init__(self, stream: TextIO | None = None, *, delay_s: float | None = None, width: int = 30) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, delay_s: float | None = None, width: int = 30
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         if delay_s is None:
             env = os.environ.get("WASMPLUGIN_PROGRESS_DELAY_S")

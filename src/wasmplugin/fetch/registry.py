@@ -70,6 +70,7 @@ class RegistryClient:
         credential_source: str,
         push: bool = False,
         resolve: Resolver = system_resolver,
+        schemes: dict[str, str] | None = None,
     ) -> None:
         self.session = session
         self.limits: Limits = session.limits
@@ -79,7 +80,9 @@ class RegistryClient:
         self.credential_source = credential_source
         self.actions = "pull,push" if push else "pull"
         self.resolve = resolve
-        self.scheme = "https"
+        #: host → scheme learnt earlier (plain-HTTP fallbacks), shared by the owner across clients.
+        self._schemes = schemes if schemes is not None else {}
+        self.scheme = self._schemes.get(registry, "https")
         self._authorization: str | None = None
         self._auth_tried = False
 
@@ -119,8 +122,10 @@ class RegistryClient:
                 )
             except PlainHttpServer:
                 if self.scheme == "https" and self.session.tls.is_insecure(self.registry):
-                    log.info("registry %s speaks plain HTTP; falling back (listed as insecure)", self.registry)
-                    self.scheme = "http"
+                    log.info(
+                        "registry %s speaks plain HTTP; falling back (listed as insecure)", self.registry
+                    )
+                    self.scheme = self._schemes[self.registry] = "http"
                     attempt -= 1
                     continue
                 raise RegistryUnavailable(
@@ -175,18 +180,22 @@ class RegistryClient:
         self._auth_tried = True
 
     def _credentials_missing(self, challenge: str) -> AuthenticationFailed:
+        where = (
+            f"{self.credential_source} has no credentials for {self.registry}"
+            if self.credential_source
+            else "no credentials were given (--pull-secret, imagePullSecret or docker login)"
+        )
         return AuthenticationFailed(
-            f"registry {self.registry} requires authentication ({challenge}) and {self.credential_source} "
-            f"has no credentials for {self.registry}"
+            f"registry {self.registry} requires authentication ({challenge}) and {where}"
         )
 
     def _auth_rejected(self) -> AuthenticationFailed:
         if self.credential.anonymous:
             return self._credentials_missing("401 Unauthorized")
         who = f"user {self.credential.username!r}" if self.credential.username else "the token"
+        source = f" from {self.credential_source}" if self.credential_source else ""
         return AuthenticationFailed(
-            f"registry {self.registry} rejected the credentials for {who} from {self.credential_source} "
-            "(401 Unauthorized)"
+            f"registry {self.registry} rejected the credentials for {who}{source} (401 Unauthorized)"
         )
 
     def _fail(self, resp: Response, what: str) -> FetchError:

@@ -138,9 +138,7 @@ class Response:
                 size += len(chunk)
                 if size > limit:
                     self.discard()
-                    raise ModuleTooLarge(
-                        f"{what} from {redact_url(self.url)} is over the {limit}-byte limit"
-                    )
+                    raise ModuleTooLarge(f"{what} from {redact_url(self.url)} is over the {limit}-byte limit")
                 chunks.append(chunk)
                 progress.advance(len(chunk))
         except (OSError, http.client.HTTPException) as exc:
@@ -148,6 +146,11 @@ class Response:
             raise _network_error(exc, self.url) from None
         finally:
             progress.finish()
+        if total is not None and size != total:
+            self._session.drop(self._key)
+            raise TransientNetworkError(
+                f"connection to {_hostport(self.url)} closed after {size} of {total} bytes"
+            )
         self.body = b"".join(chunks)
         self._session.release(self._key, self._raw)
         return self.body
@@ -334,7 +337,9 @@ def _network_error(exc: BaseException, url: str) -> FetchError:
         )
     if isinstance(exc, ssl.SSLError):
         reason = (exc.reason or str(exc)).upper()
-        if any(s in reason for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER", "HTTP_REQUEST", "PACKET_LENGTH")):
+        if any(
+            s in reason for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER", "HTTP_REQUEST", "PACKET_LENGTH")
+        ):
             return PlainHttpServer(f"{where} answered plain HTTP to an HTTPS request")
         return RegistryUnavailable(f"TLS handshake with {where} failed: {exc.reason or exc}")
     if isinstance(exc, ConnectionRefusedError):

@@ -205,11 +205,17 @@ class MetricsRegistry:
             tags[tag_name] = m.group(m.lastindex)
             name = name[: m.start(1)] + name[m.end(1) :]
         base: list[str] = []
+        last_tag: str | None = None
         for segment in name.split("."):
             key, eq, value = segment.partition("=")
             if eq and key:
-                tags[_sanitize(key)] = value
+                last_tag = _sanitize(key)
+                tags[last_tag] = value
+            elif last_tag is not None and segment[:1].isdigit():
+                # The dot belongs to a numeric tag value, e.g. ``le=0.05`` (histogram buckets).
+                tags[last_tag] += "." + segment
             elif segment:
+                last_tag = None
                 base.append(segment)
         flat = _sanitize("_".join(base))
         return (flat if custom else "envoy_" + flat), tags

@@ -22,10 +22,11 @@ from wasmtime import _bindings as _b
 _dll = _b.dll
 
 
-def _entry(name: str, restype: Any, argtypes: list[Any]) -> Any:
+def _entry(name: str, restype: Any, argtypes: list[Any] | None) -> Any:
     fn = _dll[name]  # __getitem__ returns a new function object (not the cached attribute)
     fn.restype = restype
-    fn.argtypes = argtypes
+    if argtypes is not None:
+        fn.argtypes = argtypes
     return fn
 
 
@@ -40,6 +41,9 @@ EPOCH_CALLBACK = CFUNCTYPE(c_size_t, c_void_p, c_void_p, POINTER(c_uint64), POIN
 func_call_unchecked = _entry(
     "wasmtime_func_call_unchecked", c_void_p, [c_void_p, c_void_p, c_void_p, c_size_t, c_void_p]
 )
+#: The same entry point with no argtypes: called with prebuilt ctypes objects (``GuestFunc.cargs``),
+#: which skips per-call argument conversion (~0.6 µs of the ~1.5 µs a call costs).
+func_call_prebuilt = _entry("wasmtime_func_call_unchecked", c_void_p, None)
 linker_define_func_unchecked = _entry(
     "wasmtime_linker_define_func_unchecked",
     c_void_p,

@@ -8,6 +8,7 @@ directory, or by hand in tests) and is replaced whole by :meth:`Sidecar.swap`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import time
@@ -41,12 +42,14 @@ class SidecarOptions:
 class Sidecar:
     """Inbound (SERVER) and outbound (CLIENT) listeners over one upstream pool."""
 
-    def __init__(self, options: SidecarOptions, state: ConfigState) -> None:
+    def __init__(
+        self, options: SidecarOptions, state: ConfigState, pool: UpstreamPool | None = None
+    ) -> None:
         self.options = options
         self.limits = options.limits
         self._state = state
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.pool: UpstreamPool | None = None
+        self.pool: UpstreamPool | None = pool
         self.listeners: dict[str, ListenerContext] = {}
         self.ports: dict[str, int] = {}
         self._servers: list[asyncio.Server] = []
@@ -84,7 +87,8 @@ class Sidecar:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.loop = loop
-        self.pool = UpstreamPool(loop, self.limits)
+        if self.pool is None:
+            self.pool = UpstreamPool(loop, self.limits)
         opts = self.options
         for name, direction, port in (
             ("inbound", Direction.INBOUND, opts.inbound_port),
@@ -102,7 +106,7 @@ class Sidecar:
                 access_log=opts.access_log,
             )
             lc.local_address = (opts.address, actual)
-            self._servers.append(await serve_socket(loop, sock, lambda lc=lc: DownstreamConnection(lc)))
+            self._servers.append(await serve_socket(loop, sock, _factory(lc)))
             lc.start_sweeper()
             self.listeners[name] = lc
             self.ports[name] = actual
@@ -117,10 +121,8 @@ class Sidecar:
             for conn in list(lc.connections):
                 conn.close()
         for server in self._servers:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
-            except asyncio.TimeoutError:  # pragma: no cover
-                pass
         if self.pool is not None:
             self.pool.close()
         self._state.chains.retire()
@@ -141,6 +143,10 @@ class Sidecar:
         snap.add("gauge", "server.uptime", int(time.time() - self.started_at))
         snap.add("gauge", "server.config_version", self._state.version)
         return snap
+
+
+def _factory(lc: ListenerContext) -> Callable[[], DownstreamConnection]:
+    return lambda: DownstreamConnection(lc)
 
 
 def stderr_line(text: str) -> None:

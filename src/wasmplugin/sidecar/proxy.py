@@ -23,6 +23,7 @@ reading on one side while the other side's write buffer is above ``Limits.connec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import time
@@ -180,10 +181,8 @@ class DownstreamConnection(asyncio.Protocol):
             self.peer = (str(peer[0]), int(peer[1]))
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # pragma: no cover
-                pass
         limit = lc.limits.connection_buffer_bytes
         transport.set_write_buffer_limits(high=limit, low=limit // 4)
 
@@ -451,10 +450,9 @@ class Exchange:
                 self.req_length = int(value)
             elif n == 17 and name.lower() == b"transfer-encoding":
                 self.req_chunked = b"chunked" in value.lower()
-            elif n == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
+            elif n == 6 and http11 and name.lower() == b"expect" and value.lower() == b"100-continue":
                 # Envoy answers 100-continue itself and does not forward the expectation.
-                if http11:
-                    conn.wbuf.append(http1.CONTINUE_100)
+                conn.wbuf.append(http1.CONTINUE_100)
         if self.req_chunked:
             self.req_length = -1
 
@@ -539,6 +537,8 @@ class Exchange:
         if up is not None:
             self.upstream = None
             up.abort()
+        if self.stream is not None:
+            self.stream.reset("downstream_remote_disconnect")
         self._end_chain()
 
     # -- fast path ---------------------------------------------------------------------------------
@@ -566,12 +566,12 @@ class Exchange:
         if self.cstats is None:
             self.cstats = self.lc.cluster_stats(cluster)
             self.cstats.rq_total += 1
-        endpoint = cluster.pick()
-        conn = None if fresh else self.lc.pool.acquire(endpoint)
+        key = (cluster.name, cluster.pick())
+        conn = None if fresh else self.lc.pool.acquire(key)
         if conn is not None:
             self._attach(conn)
         else:
-            self.lc.pool.connect(endpoint, self.cstats, self._attach, self._connect_failed)
+            self.lc.pool.connect(key, self.cstats, self._attach, self._connect_failed)
 
     def _attach(self, conn: UpstreamConnection) -> None:
         if self.done:
@@ -746,12 +746,7 @@ class Exchange:
         stream = self.stream
         if stream is not None:
             # As in Envoy, the router's local reply passes through the plugins' response callbacks.
-            headers = [(b":status", b"%d" % reply.status), (b"content-length", b"%d" % len(reply.body))]
-            if reply.body:
-                headers.append((b"content-type", b"text/plain"))
-            stream.response_headers(HeaderMap.from_lowered(headers), not reply.body)
-            if reply.body:
-                stream.response_data(reply.body, True)
+            stream.local_reply(reply.status, reply.body, details=reply.details)
             self._drain()
             return
         self.local_reply(reply)
@@ -774,10 +769,12 @@ class Exchange:
         self.resp_started = True
         self._complete()
 
-    def reset(self) -> None:
+    def reset(self, details: str = "upstream_reset_after_response_started") -> None:
         """Abort both sides (Envoy resets the stream; on HTTP/1.1 that closes the connection)."""
         if self.done:
             return
+        if self.stream is not None:
+            self.stream.reset(details)
         self.done = True
         self.lc.inflight.discard(self)
         up = self.upstream
@@ -808,10 +805,14 @@ class Exchange:
         self.conn.exchange_done(self, self.resp_close or (not self.req_done and self.has_body))
 
     def _flush(self) -> None:
-        self.conn.flush()
+        conn = self.conn
+        conn.flush()
         up = self.upstream
         if up is not None:
             up.flush()
+        nxt = conn.active
+        if nxt is not None and nxt is not self and nxt.upstream is not None:
+            nxt.upstream.flush()  # a pipelined exchange started while this one finished
 
     def _access_line(self) -> str:
         ms = int((self.lc.loop.time() - self.t_start) * 1000)
@@ -931,7 +932,7 @@ class Exchange:
                     self.conn.wbuf.append(http1.encode_trailers(ev.trailers.items()))
                 self._complete()
             elif isinstance(ev, ResetStream):
-                self.reset()
+                self.reset(ev.details)
 
     def _chain_request_headers(self, ev: SendRequestHeaders, events: list[Event], i: int) -> None:
         headers = ev.headers
@@ -1031,12 +1032,17 @@ class Exchange:
             self._complete()
 
 
-def _complete_body_length(events: list[Event], i: int, data_t: type, trailers_t: type) -> int:
+def _complete_body_length(
+    events: list[Event],
+    i: int,
+    data_t: type[SendRequestData] | type[SendResponseData],
+    trailers_t: type[SendRequestTrailers] | type[SendResponseTrailers],
+) -> int:
     """When the rest of a body (up to end_stream) is already among ``events``, its total length;
     else -1. Lets a body a plugin rewrote go out with a correct content-length."""
     total = 0
     for ev in events[i:]:
-        if isinstance(ev, data_t):
+        if isinstance(ev, (SendRequestData, SendResponseData)) and isinstance(ev, data_t):
             total += len(ev.data)
             if ev.end_stream:
                 return total

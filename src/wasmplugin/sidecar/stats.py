@@ -83,130 +83,188 @@ class ClusterStats:
 
 
 @dataclass
-class Histogram:
-    """Cumulative-bucket histogram in plain data (upper bounds; +Inf implied by ``count``)."""
-
-    bounds: list[float]
-    buckets: list[int]
-    count: int = 0
-    sum: float = 0.0
-
-    def merge(self, other: Histogram) -> None:
-        if other.bounds != self.bounds:
-            return
-        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
-        self.count += other.count
-        self.sum += other.sum
-
-
-@dataclass
 class StatsSnapshot:
-    """Every stat of one process, by Envoy name. Counters and gauges add up across workers as
-    Envoy's process-wide stats do; histograms merge bucket by bucket."""
+    """The sidecar's own stats by Envoy name (listeners, clusters, server)."""
 
     counters: dict[str, int] = field(default_factory=dict)
     gauges: dict[str, int] = field(default_factory=dict)
-    histograms: dict[str, Histogram] = field(default_factory=dict)
-    #: Prometheus text for metrics that do not follow Envoy naming (istio-agent's).
-    extra_prometheus: list[str] = field(default_factory=list)
 
     def add(self, kind: str, name: str, value: int) -> None:
         target = self.counters if kind == "counter" else self.gauges
         target[name] = target.get(name, 0) + value
 
-    def merge(self, other: StatsSnapshot) -> None:
-        for k, v in other.counters.items():
-            self.counters[k] = self.counters.get(k, 0) + v
-        for k, v in other.gauges.items():
-            self.gauges[k] = self.gauges.get(k, 0) + v
-        for k, h in other.histograms.items():
-            mine = self.histograms.get(k)
-            if mine is None:
-                self.histograms[k] = Histogram(list(h.bounds), list(h.buckets), h.count, h.sum)
-            else:
-                mine.merge(h)
-        for text in other.extra_prometheus:
-            if text not in self.extra_prometheus:
-                self.extra_prometheus.append(text)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "counters": self.counters,
-            "gauges": self.gauges,
-            "histograms": {
-                k: {"bounds": h.bounds, "buckets": h.buckets, "count": h.count, "sum": h.sum}
-                for k, h in self.histograms.items()
-            },
-            "extra_prometheus": self.extra_prometheus,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> StatsSnapshot:
-        hist_in = data.get("histograms", {})
-        assert isinstance(hist_in, dict)
-        hists = {
-            k: Histogram(list(v["bounds"]), list(v["buckets"]), int(v["count"]), float(v["sum"]))
-            for k, v in hist_in.items()
-        }
-        counters = data.get("counters", {})
-        gauges = data.get("gauges", {})
-        extra = data.get("extra_prometheus", [])
-        assert isinstance(counters, dict) and isinstance(gauges, dict) and isinstance(extra, list)
-        return cls(dict(counters), dict(gauges), hists, list(extra))
-
-    # -- renderings -------------------------------------------------------------------------------
-    def render_text(self, name_filter: str | None = None, used_only: bool = False) -> str:
-        """Envoy's ``/stats`` format: ``name: value`` sorted by name; histograms as
-        ``P0(..) ...``-free summaries (count and sum), which is what Envoy prints for
-        histograms without quantile support."""
-        rx = re.compile(name_filter) if name_filter else None
-        lines: list[str] = []
-        for name, value in sorted({**self.counters, **self.gauges}.items()):
-            if rx is not None and not rx.search(name):
-                continue
-            if used_only and value == 0:
-                continue
-            lines.append(f"{name}: {value}")
-        for name, h in sorted(self.histograms.items()):
-            if rx is not None and not rx.search(name):
-                continue
-            if used_only and h.count == 0:
-                continue
-            buckets = ",".join(f"B{_fmt(b)}: {c}" for b, c in zip(h.bounds, h.buckets, strict=True))
-            lines.append(f"{name}: count={h.count} sum={_fmt(h.sum)} {buckets}".rstrip())
-        return "\n".join(lines) + ("\n" if lines else "")
+    def render_text(self) -> str:
+        items = sorted({**self.counters, **self.gauges}.items())
+        return "".join(f"{name}: {value}\n" for name, value in items)
 
     def render_prometheus(self) -> str:
-        """Prometheus text: ``envoy_`` prefix, dots → underscores, as Envoy's admin exports its
-        stats; ``wasmcustom.`` metrics lose that namespace (Envoy's custom stat namespace)."""
-        out: list[str] = []
+        """Envoy's admin export: ``envoy_`` prefix, dots → underscores, and Envoy's default tag
+        extraction for the stats we have (cluster name, connection manager prefix, code class)."""
+        families: dict[str, tuple[str, list[str]]] = {}
         for kind, table in (("counter", self.counters), ("gauge", self.gauges)):
             for name, value in sorted(table.items()):
-                metric = prometheus_name(name)
-                out.append(f"# TYPE {metric} {kind}")
-                out.append(f"{metric} {value}")
-        for name, h in sorted(self.histograms.items()):
-            metric = prometheus_name(name)
-            out.append(f"# TYPE {metric} histogram")
-            for bound, count in zip(h.bounds, h.buckets, strict=True):
-                out.append(f'{metric}_bucket{{le="{_fmt(bound)}"}} {count}')
-            out.append(f'{metric}_bucket{{le="+Inf"}} {h.count}')
-            out.append(f"{metric}_sum {_fmt(h.sum)}")
-            out.append(f"{metric}_count {h.count}")
-        text = "\n".join(out) + ("\n" if out else "")
-        for extra in self.extra_prometheus:
-            text += extra if extra.endswith("\n") else extra + "\n"
-        return text
+                metric, labels = prometheus_tags(name)
+                label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+                fam = families.setdefault(metric, (kind, []))
+                fam[1].append(f"{metric}{{{label_text}}} {value}" if label_text else f"{metric} {value}")
+        out: list[str] = []
+        for metric, (kind, lines) in families.items():
+            out.append(f"# TYPE {metric} {kind}\n")
+            out.extend(line + "\n" for line in lines)
+        return "".join(out)
+
+
+_CODE_CLASS = re.compile(r"^(downstream_rq|upstream_rq)_([1-5])xx$")
+
+
+def prometheus_tags(name: str) -> tuple[str, list[tuple[str, str]]]:
+    labels: list[tuple[str, str]] = []
+    base = name
+    if name.startswith("cluster."):
+        cluster, _, stat = name[len("cluster.") :].rpartition(".")
+        labels.append(("cluster_name", cluster))
+        base = "cluster." + stat
+    elif name.startswith("http."):
+        prefix, _, stat = name[len("http.") :].rpartition(".")
+        labels.append(("envoy_http_conn_manager_prefix", prefix))
+        base = "http." + stat
+    head, _, stat = base.rpartition(".")
+    m = _CODE_CLASS.match(stat)
+    if m:
+        labels.insert(0, ("envoy_response_code_class", m.group(2)))
+        base = f"{head}.{m.group(1)}_xx"
+    return "envoy_" + _PROM_BAD.sub("_", base), labels
+
+
+@dataclass
+class ProcessStats:
+    """Everything one sidecar process reports: Envoy-style ``/stats`` text and Prometheus text.
+    The parent of ``--concurrency N`` workers adds the workers' values up (Envoy's stats are
+    process-wide, so one sidecar shows one number per stat whatever its worker count)."""
+
+    text: str
+    prometheus: str
 
 
 _PROM_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
-def prometheus_name(stat: str) -> str:
-    if stat.startswith("wasmcustom."):
-        return _PROM_BAD.sub("_", stat[len("wasmcustom.") :])
-    return "envoy_" + _PROM_BAD.sub("_", stat)
+def plugin_stats_lines(plugin: str, stats: object) -> tuple[str, str]:
+    """Per-plugin counters of the chain (``PluginRuntime.stats``) as /stats and Prometheus lines."""
+    fields_ = (
+        ("requests", "rq_total"),
+        ("failures", "failures"),
+        ("denied", "denied"),
+        ("bypassed", "bypassed"),
+        ("reloads", "reloads"),
+        ("local_replies", "local_replies"),
+        ("callbacks", "callbacks"),
+    )
+    text: list[str] = []
+    prom: list[str] = []
+    label = plugin.replace("\\", "\\\\").replace('"', '\\"')
+    for attr, stat in fields_:
+        value = int(getattr(stats, attr, 0))
+        text.append(f"wasm_filter.{plugin}.{stat}: {value}\n")
+        prom.append(f'envoy_wasm_filter_{stat}{{plugin="{label}"}} {value}\n')
+    total_us = int(getattr(stats, "callback_ns", 0)) // 1000
+    max_us = int(getattr(stats, "max_callback_ns", 0)) // 1000
+    text.append(f"wasm_filter.{plugin}.callback_time_us: {total_us}\n")
+    text.append(f"wasm_filter.{plugin}.callback_time_max_us: {max_us}\n")
+    prom.append(f'envoy_wasm_filter_callback_time_us{{plugin="{label}"}} {total_us}\n')
+    prom.append(f'envoy_wasm_filter_callback_time_max_us{{plugin="{label}"}} {max_us}\n')
+    return "".join(text), "".join(prom)
 
 
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
+PLUGIN_PROM_TYPES = "".join(
+    f"# TYPE envoy_wasm_filter_{s} {'gauge' if s == 'callback_time_max_us' else 'counter'}\n"
+    for s in (
+        "rq_total", "failures", "denied", "bypassed", "reloads", "local_replies", "callbacks",
+        "callback_time_us", "callback_time_max_us",
+    )
+)
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _fmt_num(x: float) -> str:
+    return str(int(x)) if x == int(x) else repr(x)
+
+
+def merge_text(texts: list[str]) -> str:
+    """Add up ``name: value`` lines of several processes (``count=.. sum=..`` lines field-wise)."""
+    order: list[str] = []
+    values: dict[str, str] = {}
+    for text in texts:
+        for line in text.splitlines():
+            name, sep, value = line.partition(": ")
+            if not sep:
+                continue
+            prev = values.get(name)
+            if prev is None:
+                order.append(name)
+                values[name] = value
+                continue
+            a, b = _num(prev), _num(value)
+            if a is not None and b is not None:
+                values[name] = _fmt_num(a + b)
+            else:
+                values[name] = _merge_fields(prev, value)
+    return "".join(f"{n}: {values[n]}\n" for n in sorted(order))
+
+
+def _merge_fields(a: str, b: str) -> str:
+    out: list[str] = []
+    bf = dict(tok.split("=", 1) for tok in b.split() if "=" in tok)
+    for tok in a.split():
+        k, eq, v = tok.partition("=")
+        x, y = _num(v), _num(bf.get(k, ""))
+        out.append(f"{k}={_fmt_num(x + y)}" if eq and x is not None and y is not None else tok)
+    return " ".join(out)
+
+
+def merge_prometheus(texts: list[str]) -> str:
+    """Add up samples with the same name and labels; comment lines kept once, in order."""
+    order: list[str] = []
+    values: dict[str, float | str] = {}
+    for text in texts:
+        for line in text.splitlines():
+            if not line:
+                continue
+            if line.startswith("#"):
+                if line not in values:
+                    order.append(line)
+                    values[line] = ""
+                continue
+            key, _, value = line.rpartition(" ")
+            v = _num(value)
+            prev = values.get(key)
+            if prev is None:
+                order.append(key)
+                values[key] = v if v is not None else value
+            elif isinstance(prev, float) and v is not None:
+                values[key] = prev + v
+    out: list[str] = []
+    for key in order:
+        v = values[key]
+        out.append(key if key.startswith("#") else f"{key} {_fmt_num(v) if isinstance(v, float) else v}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def filter_text(text: str, name_filter: str | None, used_only: bool) -> str:
+    """``/stats?filter=REGEX&usedonly`` applied to rendered lines."""
+    rx = re.compile(name_filter) if name_filter else None
+    out: list[str] = []
+    for line in text.splitlines():
+        name, _, value = line.partition(": ")
+        if rx is not None and not rx.search(name):
+            continue
+        if used_only and value.strip() in ("0", "count=0 sum=0"):
+            continue
+        out.append(line)
+    return "\n".join(out) + ("\n" if out else "")

@@ -9,6 +9,7 @@ connections synchronously and opens new ones in a task, calling back when connec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Callable
 from typing import Protocol, cast
@@ -44,10 +45,9 @@ class UpstreamConnection(asyncio.Protocol):
     """One keep-alive connection to an endpoint."""
 
     __slots__ = (
-        "_chunks",
+        "_close_delimited",
         "_headers",
         "_in_trailers",
-        "_close_delimited",
         "_status_reason",
         "_trailers",
         "endpoint",
@@ -64,9 +64,9 @@ class UpstreamConnection(asyncio.Protocol):
         "wbuf",
     )
 
-    def __init__(self, pool: UpstreamPool, endpoint: Endpoint, stats: ClusterStats) -> None:
+    def __init__(self, pool: UpstreamPool, key: PoolKey, stats: ClusterStats) -> None:
         self.pool = pool
-        self.endpoint = endpoint
+        self.endpoint = key
         self.stats = stats
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -89,10 +89,8 @@ class UpstreamConnection(asyncio.Protocol):
         transport = self.transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # pragma: no cover - not TCP
-                pass
         limit = self.pool.limits.connection_buffer_bytes
         transport.set_write_buffer_limits(high=limit, low=limit // 4)
         self.usable = True
@@ -222,17 +220,21 @@ class UpstreamConnection(asyncio.Protocol):
         h.on_upstream_end(trailers)
 
 
+#: Connections are pooled per cluster and endpoint, as Envoy's connection pools are per cluster.
+PoolKey = tuple[str, Endpoint]
+
+
 class UpstreamPool:
     """Keep-alive connections per endpoint, LIFO (the warmest connection first)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
         self.loop = loop
         self.limits = limits
-        self._idle: dict[Endpoint, list[UpstreamConnection]] = {}
+        self._idle: dict[PoolKey, list[UpstreamConnection]] = {}
         self._closed = False
 
-    def acquire(self, endpoint: Endpoint) -> UpstreamConnection | None:
-        idle = self._idle.get(endpoint)
+    def acquire(self, key: PoolKey) -> UpstreamConnection | None:
+        idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
             if conn.usable and conn.transport is not None and not conn.transport.is_closing():
@@ -242,29 +244,30 @@ class UpstreamPool:
 
     def connect(
         self,
-        endpoint: Endpoint,
+        key: PoolKey,
         stats: ClusterStats,
         on_ready: Callable[[UpstreamConnection], None],
         on_error: Callable[[str], None],
     ) -> asyncio.Task[None]:
-        return self.loop.create_task(self._connect(endpoint, stats, on_ready, on_error))
+        return self.loop.create_task(self._connect(key, stats, on_ready, on_error))
 
     async def _connect(
         self,
-        endpoint: Endpoint,
+        key: PoolKey,
         stats: ClusterStats,
         on_ready: Callable[[UpstreamConnection], None],
         on_error: Callable[[str], None],
     ) -> None:
-        conn = UpstreamConnection(self, endpoint, stats)
+        conn = UpstreamConnection(self, key, stats)
+        endpoint = key[1]
         try:
             await asyncio.wait_for(
                 self.loop.create_connection(lambda: conn, endpoint.address, endpoint.port),
                 self.limits.upstream_connect_timeout_s,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             stats.cx_connect_fail += 1
-            on_error("connection_failure" if isinstance(exc, OSError) else "connection_timeout")
+            on_error("connection_timeout" if isinstance(exc, TimeoutError) else "connection_failure")
             return
         except asyncio.CancelledError:
             if conn.transport is not None:
@@ -284,8 +287,8 @@ class UpstreamPool:
             return
         idle.append(conn)
 
-    def idle_count(self, endpoint: Endpoint) -> int:
-        return sum(1 for c in self._idle.get(endpoint, ()) if c.usable)
+    def idle_count(self, key: PoolKey) -> int:
+        return sum(1 for c in self._idle.get(key, ()) if c.usable)
 
     def close(self) -> None:
         self._closed = True

@@ -1,0 +1,125 @@
+//go:build !wasm
+
+package main
+
+// Request-flow tests run natively under the Go SDK's host emulator
+// (proxywasm/proxytest, an Envoy stand-in shipped with the SDK).
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+const blogConfig = `{"metrics_prefix": "custom_api", "histogram_buckets": [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]}`
+
+type harness struct {
+	t    *testing.T
+	host proxytest.HostEmulator
+	now  time.Time
+}
+
+func start(t *testing.T, cfg string) *harness {
+	t.Helper()
+	h := &harness{t: t, now: time.Unix(1_800_000_000, 0)}
+	vm := &vmContext{now: func() time.Time { return h.now }}
+	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(cfg)))
+	t.Cleanup(reset)
+	h.host = host
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
+		t.Fatalf("StartPlugin = %v; error logs %v", st, host.GetErrorLogs())
+	}
+	return h
+}
+
+// exchange runs one request that takes d and answers status ("" = no response headers).
+func (h *harness) exchange(method, status string, d time.Duration) {
+	id := h.host.InitializeHttpContext()
+	if a := h.host.CallOnRequestHeaders(id, [][2]string{{":method", method}, {":path", "/x"}}, true); a != types.ActionContinue {
+		h.t.Fatalf("request headers: %v", a)
+	}
+	h.now = h.now.Add(d)
+	if status != "" {
+		if a := h.host.CallOnResponseHeaders(id, [][2]string{{":status", status}}, true); a != types.ActionContinue {
+			h.t.Fatalf("response headers: %v", a)
+		}
+	}
+	h.host.CompleteHttpContext(id)
+}
+
+func (h *harness) counter(name string) uint64 {
+	h.t.Helper()
+	v, err := h.host.GetCounterMetric(name)
+	if err != nil {
+		h.t.Fatalf("counter %s: %v", name, err)
+	}
+	return v
+}
+
+func TestCountsRequestsAndBucketsDurations(t *testing.T) {
+	h := start(t, blogConfig)
+	h.exchange("GET", "200", 30*time.Millisecond)
+	h.exchange("GET", "200", 100*time.Millisecond) // exactly on a bound: counted in le=0.1
+	h.exchange("GET", "200", 7*time.Second)
+	h.exchange("POST", "503", 2*time.Millisecond)
+
+	p := "custom_api_request_duration_seconds_bucket.method=GET.status=200.le="
+	for le, want := range map[string]uint64{
+		"0.01": 0, "0.05": 1, "0.1": 2, "0.5": 2, "1": 2, "5": 2, "+Inf": 3,
+	} {
+		if got := h.counter(p + le); got != want {
+			t.Errorf("bucket le=%s: %d, want %d", le, got, want)
+		}
+	}
+	for name, want := range map[string]uint64{
+		"custom_api_requests_total.method=GET.status=200":                           3,
+		"custom_api_request_duration_seconds_count.method=GET.status=200":           3,
+		"custom_api_request_duration_microseconds_sum.method=GET.status=200":        7_130_000,
+		"custom_api_requests_total.method=POST.status=503":                          1,
+		"custom_api_request_duration_seconds_bucket.method=POST.status=503.le=0.01": 1,
+		"custom_api_request_duration_microseconds_sum.method=POST.status=503":       2000,
+	} {
+		if got := h.counter(name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	if _, err := h.host.GetCounterMetric("custom_api_requests_total.method=GET.status=404"); err == nil {
+		t.Error("series are defined only when seen")
+	}
+}
+
+func TestZeroDurationAndMissingStatus(t *testing.T) {
+	h := start(t, blogConfig)
+	h.exchange("BREW", "", 0) // no response headers, no response.code property in the emulator
+	if got := h.counter("custom_api_requests_total.method=OTHER.status=0"); got != 1 {
+		t.Errorf("requests = %d", got)
+	}
+	if got := h.counter("custom_api_request_duration_microseconds_sum.method=OTHER.status=0"); got != 0 {
+		t.Errorf("sum = %d", got)
+	}
+	if got := h.counter("custom_api_request_duration_seconds_bucket.method=OTHER.status=0.le=0.01"); got != 1 {
+		t.Errorf("zero duration lands in the first bucket: %d", got)
+	}
+	if logs := h.host.GetErrorLogs(); len(logs) != 0 {
+		t.Errorf("error logs: %v", logs)
+	}
+}
+
+func TestBadConfigFailsAndGoodConfigIsLogged(t *testing.T) {
+	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).
+		WithPluginConfiguration([]byte(`{"histogram_buckets": [1, 0.5]}`)))
+	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
+		t.Fatalf("StartPlugin = %v", st)
+	}
+	if logs := strings.Join(host.GetErrorLogs(), "\n"); !strings.Contains(logs, "custom-metrics: invalid configuration: pluginConfig.histogram_buckets[1]: bounds must increase strictly") {
+		t.Errorf("error logs: %s", logs)
+	}
+	reset()
+	h := start(t, blogConfig)
+	if logs := strings.Join(h.host.GetInfoLogs(), "\n"); !strings.Contains(logs, "custom-metrics: configured metrics_prefix=custom_api histogram_buckets=[0.01,0.05,0.1,0.5,1,5]") {
+		t.Errorf("info logs: %s", logs)
+	}
+}

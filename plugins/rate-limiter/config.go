@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// rule is one limit: at most limit requests per window (fixed windows aligned
+// to the Unix epoch) for paths starting with prefix ("" for the default rule).
+type rule struct {
+	prefix string
+	limit  uint64
+	window int64 // seconds
+}
+
+func (r rule) String() string {
+	p := r.prefix
+	if p == "" {
+		p = "default"
+	}
+	return fmt.Sprintf("%s %d/%ds", p, r.limit, r.window)
+}
+
+// response is the local reply for a rejected request.
+type response struct {
+	status  uint32
+	headers [][2]string
+	body    []byte
+}
+
+// config is the parsed pluginConfig, defaults applied. Immutable after parseConfig.
+type config struct {
+	def         rule
+	paths       []rule // longest prefix first
+	reply       response
+	limitBy     string // "global", "client_ip" or "header:<name>"
+	limitHeader string // header name for "header:<name>"
+	unknownKeys []string
+}
+
+const (
+	defaultWindow = 60
+	maxLimit      = 1 << 40
+	maxWindow     = 86400 * 366
+)
+
+var defaultReply = response{
+	status:  429,
+	headers: [][2]string{{"content-type", "application/json"}},
+	body:    []byte(`{"error": "rate limit exceeded"}` + "\n"),
+}
+
+func parseConfig(data []byte) (*config, error) {
+	o, err := parseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	c := &config{reply: defaultReply, limitBy: "global"}
+
+	limit, ok, err := o.integer("default_limit", 0, maxLimit)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, keyErr("default_limit", "required (requests allowed per window for paths without a path_limits entry)")
+	}
+	window, ok, err := o.integer("default_window_seconds", 1, maxWindow)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		window = defaultWindow
+	}
+	c.def = rule{limit: uint64(limit), window: window}
+
+	if raw, ok := o.get("path_limits"); ok {
+		var items []json.RawMessage
+		if jsonKind(raw) != "array" || json.Unmarshal(raw, &items) != nil {
+			return nil, keyErr("path_limits", "expected a list of {path, limit, window_seconds}, got %s", jsonKind(raw))
+		}
+		for i, it := range items {
+			item, err := o.child(fmt.Sprintf("path_limits[%d]", i), it)
+			if err != nil {
+				return nil, err
+			}
+			path, ok, err := item.str("path")
+			if err != nil {
+				return nil, err
+			}
+			if !ok || !strings.HasPrefix(path, "/") {
+				return nil, keyErr(item.name("path"), "required, a path prefix starting with '/'")
+			}
+			l, ok, err := item.integer("limit", 0, maxLimit)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, keyErr(item.name("limit"), "required")
+			}
+			w, ok, err := item.integer("window_seconds", 1, maxWindow)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				w = window
+			}
+			if unk := item.unknown(); len(unk) > 0 {
+				return nil, keyErr(unk[0], "unknown key (path_limits entries take path, limit, window_seconds)")
+			}
+			c.paths = append(c.paths, rule{prefix: path, limit: uint64(l), window: w})
+		}
+		// Longest prefix wins; among equal prefixes the first listed.
+		sort.SliceStable(c.paths, func(a, b int) bool { return len(c.paths[a].prefix) > len(c.paths[b].prefix) })
+	}
+
+	if raw, ok := o.get("rate_limit_response"); ok {
+		r, err := o.child("rate_limit_response", raw)
+		if err != nil {
+			return nil, err
+		}
+		if c.reply, err = parseReply(r); err != nil {
+			return nil, err
+		}
+	}
+
+	if v, ok, err := o.str("limit_by"); err != nil {
+		return nil, err
+	} else if ok {
+		switch {
+		case v == "global" || v == "client_ip":
+			c.limitBy = v
+		case strings.HasPrefix(v, "header:") && len(v) > len("header:") && !strings.ContainsAny(v[7:], " :\t"):
+			c.limitBy, c.limitHeader = v, strings.ToLower(v[7:])
+		default:
+			return nil, keyErr("limit_by", `must be "global", "client_ip" or "header:<name>", got %q`, v)
+		}
+	}
+	c.unknownKeys = o.unknown()
+	return c, nil
+}
+
+func parseReply(r *object) (response, error) {
+	out := response{status: 429}
+	if v, ok, err := r.integer("status_code", 200, 599); err != nil {
+		return out, err
+	} else if ok {
+		out.status = uint32(v)
+	}
+	if raw, ok := r.get("headers"); ok {
+		h, err := r.child("headers", raw)
+		if err != nil {
+			return out, err
+		}
+		names := make([]string, 0, len(h.raw))
+		for k := range h.raw {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if k == "" || strings.ContainsAny(k, " :\t\r\n") {
+				return out, keyErr(h.name(k), "not a valid header name")
+			}
+			var val string
+			switch jsonKind(h.raw[k]) {
+			case "string":
+				val, _, _ = h.str(k)
+			case "number":
+				n, _, err := h.integer(k, 0, 1<<53)
+				if err != nil {
+					return out, err
+				}
+				val = strconv.FormatInt(n, 10)
+			default:
+				return out, keyErr(h.name(k), "expected a string, got %s", jsonKind(h.raw[k]))
+			}
+			if strings.ContainsAny(val, "\r\n") {
+				return out, keyErr(h.name(k), "must not contain line breaks")
+			}
+			out.headers = append(out.headers, [2]string{strings.ToLower(k), val})
+		}
+	}
+	if v, ok, err := r.str("body"); err != nil {
+		return out, err
+	} else if ok {
+		out.body = []byte(v)
+	}
+	if unk := r.unknown(); len(unk) > 0 {
+		return out, keyErr(unk[0], "unknown key (rate_limit_response takes status_code, headers, body)")
+	}
+	return out, nil
+}
+
+// ruleFor picks the path_limits entry with the longest prefix of path (the
+// query string is ignored), or the default rule.
+func (c *config) ruleFor(path string) rule {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	for _, r := range c.paths {
+		if strings.HasPrefix(path, r.prefix) {
+			return r
+		}
+	}
+	return c.def
+}
+
+func (c *config) summary() string {
+	parts := []string{c.def.String()}
+	for _, r := range c.paths {
+		parts = append(parts, r.String())
+	}
+	return fmt.Sprintf("limits=[%s] limit_by=%s reply=%d", strings.Join(parts, ", "), c.limitBy, c.reply.status)
+}

@@ -1,0 +1,37 @@
+"""One thin shim per host call, grouped by area; ``table.py`` lists them all with their types.
+
+Every shim has the same shape: check arguments → find the context (the VM's effective one) →
+read guest memory → call a typed method → write results back → return a status. Shims never
+raise across the boundary: ``MemoryFault`` becomes INVALID_MEMORY_ACCESS (WASI: FAULT) and any
+other exception INTERNAL_FAILURE, in the wrapper of ``host/linking.py``.
+
+Statuses are plain ints here (hot path); they equal ``abi.enums.WasmResult``.
+"""
+
+OK = 0
+NOT_FOUND = 1
+BAD_ARGUMENT = 2
+SERIALIZATION_FAILURE = 3
+PARSE_FAILURE = 4
+INVALID_MEMORY_ACCESS = 6
+EMPTY = 7
+CAS_MISMATCH = 8
+INTERNAL_FAILURE = 10
+BROKEN_CONNECTION = 11
+UNIMPLEMENTED = 12
+
+
+def signed32(v: int) -> int:
+    return v - 0x1_0000_0000 if v & 0x8000_0000 else v
+
+
+def i64_at(a: object, slot: int) -> int:
+    """Signed i64 argument in val_raw slot ``slot``."""
+    words = a  # POINTER(c_uint32)
+    v: int = words[4 * slot] | (words[4 * slot + 1] << 32)  # type: ignore[index]
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def u64_at(a: object, slot: int) -> int:
+    words = a
+    return words[4 * slot] | (words[4 * slot + 1] << 32)  # type: ignore[index,no-any-return]

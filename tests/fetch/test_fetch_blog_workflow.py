@@ -1,0 +1,165 @@
+"""The blog's distribution workflow, end to end, on a real registry:
+
+build a plugin → push it (the blog's single-layer ORAS artifact, and `wasmplugin push`) → reference
+it by oci:// URL with sha256 in the blog's WasmPlugin → fetch it as istio-agent would → run it and
+see the plugin's behaviour.
+
+"Build" uses the committed ``plugins/header-modifier/plugin.wasm``, which ``plugins/build.sh
+--verify`` proves is built from the sources in the repo (a cargo build here costs minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.registry import Registry
+from wasmplugin.config.loader import load
+from wasmplugin.fetch import FetchMetrics, ModuleFetcher
+
+pytestmark = [pytest.mark.registry, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = REPO / "plugins" / "header-modifier" / "plugin.wasm"
+
+WASMPLUGIN_YAML = """\
+# wasmplugin-header-modifier.yaml (the blog's, with a local registry and the pushed digest)
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: header-modifier
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels:
+      app: api-gateway
+  url: {url}
+  sha256: {sha256}
+  phase: STATS
+  priority: 10
+  pluginConfig:
+    request_headers:
+      - name: "x-custom-header"
+        value: "added-by-wasm"
+      - name: "x-request-id"
+        value: "generated-id"
+    response_headers:
+      - name: "x-processed-by"
+        value: "wasm-plugin"
+    enable_logging: true
+    log_level: "info"
+  vmConfig:
+    env:
+      - name: LOG_LEVEL
+        value: "debug"
+"""
+
+
+def wasmplugin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "wasmplugin", *args], capture_output=True, text=True, env=env, timeout=180
+    )
+    assert proc.returncode == 0, f"wasmplugin {' '.join(args)}:\n{proc.stderr}"
+    return proc
+
+
+@pytest.mark.parametrize("push_format", ["oras", "default"])
+@pytest.mark.parametrize("sha_form", ["hex", "blog-prefixed"])
+def test_blog_workflow_push_reference_fetch_run(
+    push_format: str, sha_form: str, registry: Registry, unique_repo: str, isolated_home: Path, tmp_path: Path
+) -> None:
+    assert PLUGIN.is_file(), "plugins/header-modifier/plugin.wasm is built by plugins/build.sh"
+    env = dict(os.environ)
+    ref = f"{registry.host}/{unique_repo}/header-modifier:v1.0.0"
+
+    # 1. push (the blog: `oras push ... plugin.wasm:application/vnd.module.wasm.content.layer.v1+wasm`)
+    fmt = ["--format", "oras"] if push_format == "oras" else []
+    digest = wasmplugin(
+        "push", ref, str(PLUGIN), *fmt, "--insecure-registry", registry.host, env=env
+    ).stdout.strip()
+    manifest = registry.raw_manifest(f"{unique_repo}/header-modifier", "v1.0.0")
+    assert manifest.digest == f"sha256:{digest}"
+
+    # 2. reference it in the blog's WasmPlugin, read by the config layer as istiod would
+    config_dir = tmp_path / "mesh"
+    config_dir.mkdir()
+    sha = digest if sha_form == "hex" else f"sha256:{digest}"
+    (config_dir / "wasmplugin-header-modifier.yaml").write_text(
+        WASMPLUGIN_YAML.format(url=f"oci://{ref}", sha256=sha)
+    )
+    result = load([str(config_dir)])
+    assert result.ok, [str(d) for d in result.errors]
+    (plugin,) = result.mesh.plugins
+    spec = plugin.spec
+    assert spec.sha256 == digest
+
+    # 3. fetch it as istio-agent does (manifest digest checked against sha256)
+    fetcher = ModuleFetcher(tmp_path / "cache", insecure_registries=[registry.host], metrics=FetchMetrics())
+    module = fetcher.get(
+        spec.normalized_url or spec.url,
+        sha256=spec.sha256,
+        pull_policy=spec.image_pull_policy,
+        resource_name=f"{plugin.namespace}.{plugin.name}",
+        resource_version="1",
+    )
+    assert module.read_bytes() == PLUGIN.read_bytes()
+    assert module.checksum == digest
+    assert module.layout == ("oras" if push_format == "oras" else "oci")
+    assert bool(module.warnings) is (push_format == "oras")  # the ORAS form is an extension
+
+    # 4. the plugin's behaviour, with the configuration bytes istiod would send
+    out = wasmplugin(
+        "run",
+        "--plugin",
+        str(module.path),
+        "--name",
+        "header-modifier",
+        "--config",
+        spec.configuration.decode(),
+        "--request",
+        "GET /api/items",
+        "-o",
+        "json",
+        env=env,
+    )
+    res = json.loads(out.stdout)
+    upstream = dict(map(tuple, res["request"]["headers"]))
+    downstream = dict(map(tuple, res["response"]["headers"]))
+    assert upstream["x-custom-header"] == "added-by-wasm"
+    assert downstream["x-processed-by"] == "wasm-plugin"
+    assert "x-request-duration-ms" in downstream
+    assert any("Request: GET /api/items" in entry["message"] for entry in res["logs"])
+
+
+def test_blog_sha256_from_layer_digest_is_refused_with_a_hint(
+    registry: Registry, unique_repo: str, isolated_home: Path, tmp_path: Path
+) -> None:
+    """The blog's `oras manifest fetch ... | jq -r '.layers[0].digest'` gives a layer digest."""
+    env = dict(os.environ)
+    ref = f"{registry.host}/{unique_repo}/header-modifier:v1.0.0"
+    wasmplugin("push", ref, str(PLUGIN), "--format", "oras", "--insecure-registry", registry.host, env=env)
+    layer = registry.raw_manifest(f"{unique_repo}/header-modifier", "v1.0.0").json()["layers"][0]["digest"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wasmplugin",
+            "pull",
+            f"oci://{ref}",
+            "--sha256",
+            layer,
+            "--insecure-registry",
+            registry.host,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "is the digest of layer 0; for oci:// Istio compares the manifest digest" in proc.stderr

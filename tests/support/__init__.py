@@ -1,0 +1,1 @@
+"""Helpers shared by test suites: real services started and stopped by the tests themselves."""
