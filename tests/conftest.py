@@ -9,15 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from support.registry import Registry, TestCA, TokenServer
+from support.registry import (
+    FETCH_ENV_VARS,
+    REGISTRY_PASSWORD,
+    REGISTRY_USER,
+    TOKEN_REFRESH_TOKEN,
+    Registry,
+    TestCA,
+    TokenServer,
+)
 
 # --- OCI registry (fetch; reused by sidecar and demo tests) -----------------------------------------
 # Real registries from Debian's docker-registry on 127.0.0.1 ephemeral ports, one per kind per test
 # session. Push to a fresh repository per test (``unique_repo``) so tests never see each other's tags.
-
-REGISTRY_USER = "alice"
-REGISTRY_PASSWORD = "wonderland-s3cret"
-TOKEN_REFRESH_TOKEN = "refresh-token-for-alice"
 
 
 @pytest.fixture(scope="session")
@@ -80,13 +84,23 @@ def unique_repo(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fetch_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No fetch-related environment variables, an empty docker config: what the developer has set
+    never changes a fetch test. Returns the DOCKER_CONFIG directory."""
+    for name in FETCH_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    docker = tmp_path / "docker-config"
+    docker.mkdir(exist_ok=True)
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    return docker
+
+
+@pytest.fixture
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetch_env: Path) -> Path:
     """HOME, DOCKER_CONFIG and the module cache inside tmp_path: never the developer's own."""
     home = tmp_path / "home"
     (home / ".docker").mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("DOCKER_CONFIG", str(home / ".docker"))
     monkeypatch.setenv("WASMPLUGIN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("WASM_INSECURE_REGISTRIES", raising=False)
-    monkeypatch.delenv("WASMPLUGIN_CA_FILE", raising=False)
     return home

@@ -5,6 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${OUT:-$here/plugin.wasm}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
 command -v npm >/dev/null || { echo "as-headers: npm not found; install Node.js 20 and npm (apt-get install nodejs npm)" >&2; exit 1; }
 cd "$here"

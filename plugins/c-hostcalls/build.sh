@@ -7,6 +7,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${OUT:-$here/plugin.wasm}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 outdir="$(dirname "$out")"
 packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
 expected_clang="clang version 14."
@@ -30,14 +31,26 @@ case "$(clang --version | head -1)" in
   *) echo "c-hostcalls: warning: $(clang --version | head -1) is not $expected_clang; modules will not match MANIFEST.json" >&2 ;;
 esac
 
-cflags=(--target=wasm32-wasi -mexec-model=reactor -O2 -std=c11 -Wall -Wextra -Werror
-        "-ffile-prefix-map=$here=/plugin" -I "$here/include" -Wl,--strip-debug)
-sources=("$here"/src/*.c)
+# Compile and link in two steps: when clang links with -O1 or more it runs wasm-opt if binaryen
+# happens to be installed, which would make the output depend on the machine. Linking with -O0 never
+# does; --strip-debug drops the DWARF that Debian's libc.a carries but keeps the "name" section, so
+# traps show function names.
+cflags=(--target=wasm32-wasi -O2 -std=c11 -Wall -Wextra -Werror "-ffile-prefix-map=$here=/plugin" -I "$here/include")
+ldflags=(--target=wasm32-wasi -mexec-model=reactor -O0 -Wl,--strip-debug)
 mkdir -p "$outdir"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
 build() { # build <output file> <defines...>
   local target="$1"; shift
-  clang "${cflags[@]}" "$@" -o "$target.tmp" "${sources[@]}"
+  local objs=() src obj
+  rm -f "$work"/*.o
+  for src in "$here"/src/*.c; do
+    obj="$work/$(basename "$src" .c).o"
+    clang "${cflags[@]}" "$@" -c -o "$obj" "$src"
+    objs+=("$obj")
+  done
+  clang "${ldflags[@]}" -o "$target.tmp" "${objs[@]}"
   mv "$target.tmp" "$target"
 }
 build "$out" -DPW_ABI=21

@@ -5,6 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${OUT:-$here/plugin.wasm}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 target=wasm32-wasip1
 expected_rustc="rustc 1.95.0"
 

@@ -194,3 +194,11 @@ class UsageError(WasmPluginError):
 class AdminError(WasmPluginError):
     """A running sidecar's admin endpoint could not be read (``--admin HOST:PORT``): connection
     refused, HTTP error, or a config dump without wasmplugin's plan section."""
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+
+class DemoError(WasmPluginError):
+    """``wasmplugin demo`` could not set up or run its mesh: the example files, a local service,
+    the sidecar child, or a request the scenario sends (the message says which)."""

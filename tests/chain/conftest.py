@@ -14,6 +14,7 @@ from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.chain import ChainOptions, FailStrategy, FilterChain
 from wasmplugin.chain.build import PluginToLoad, build_chain
 from wasmplugin.chain.canned import CannedAnswer, CannedUpstreams
+from wasmplugin.chain.chain import DEFAULT_OPTIONS
 from wasmplugin.host.api import HostServices
 from wasmplugin.host.logsink import CollectingLogSink
 from wasmplugin.host.metrics import MetricsRegistry
@@ -35,7 +36,9 @@ class Tracer:
 
     calls: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
 
-    def host_call(self, plugin: str, context_id: int, name: str, args: tuple[int, ...], result: int) -> None:
+    def host_call(
+        self, plugin: str, context_id: int, name: str, args: tuple[int, ...], result: int
+    ) -> None:
         pass
 
     def guest_call(self, plugin: str, name: str, args: tuple[int, ...]) -> None:
@@ -68,7 +71,7 @@ class Env:
         self,
         *plugins: bytes | tuple[str, bytes] | PluginToLoad,
         strategy: FailStrategy = FailStrategy.FAIL_CLOSE,
-        options: ChainOptions = ChainOptions(),
+        options: ChainOptions = DEFAULT_OPTIONS,
         reject_start_failure: bool = True,
     ) -> FilterChain:
         items: list[PluginToLoad] = []
@@ -109,7 +112,9 @@ def env() -> Iterator[Env]:
 
 
 def request(path: bytes = b"/", method: bytes = b"GET", **extra: bytes) -> HeaderMap:
-    h = HeaderMap([(b":authority", b"example.com"), (b":path", path), (b":method", method), (b":scheme", b"http")])
+    h = HeaderMap(
+        [(b":authority", b"example.com"), (b":path", path), (b":method", method), (b":scheme", b"http")]
+    )
     for k, v in extra.items():
         h.add(k.replace("_", "-"), v)
     return h

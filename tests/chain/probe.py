@@ -8,7 +8,7 @@ loops or grows memory, whether it dispatches an http_call and what it does with 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import wasmtime
@@ -26,7 +26,7 @@ def _wat_bytes(data: bytes) -> str:
     return "".join(f"\\{b:02x}" for b in data)
 
 
-@lru_cache(maxsize=None)
+@cache
 def probe_wasm(
     name: str = "p",
     *,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Env, make_env, request, response
 from probe import ALLOC, CALL, LOOP, RQH, RSH, TICK, TRAP, probe_wasm
 
+from conftest import Env, make_env, request, response
 from wasmplugin.chain import FailStrategy, FilterChain
 from wasmplugin.chain.api import SendRequestHeaders, SendResponseHeaders
 from wasmplugin.chain.build import PluginToLoad
@@ -49,7 +49,7 @@ def test_fail_close_answers_503_wasm_fail_stream_and_keeps_failing(env: Env) -> 
     assert s.details == "wasm_fail_stream"
     assert isinstance(s.error, PluginTrap)
     assert "plugin a" in str(s.error) and "proxy_on_request_headers" in str(s.error)
-    ev2, s2 = one(chain)
+    ev2, _s2 = one(chain)
     assert status_of(ev2) == (503, True) and not forwarded(ev2)
     stats = chain.plugins[0].stats
     assert (stats.requests, stats.failures, stats.denied) == (2, 1, 2)
@@ -65,7 +65,9 @@ def test_fail_close_grpc_request_gets_unavailable(env: Env) -> None:
 
 
 def test_fail_open_bypasses_the_plugin_from_then_on(env: Env) -> None:
-    chain = env.chain(("a", probe_wasm("a", fail_at=RQH)), ("b", probe_wasm("b")), strategy=FailStrategy.FAIL_OPEN)
+    chain = env.chain(
+        ("a", probe_wasm("a", fail_at=RQH)), ("b", probe_wasm("b")), strategy=FailStrategy.FAIL_OPEN
+    )
     ev, s = one(chain)
     assert forwarded(ev) and status_of(ev) == (200, False)
     assert s.error is not None

@@ -16,7 +16,9 @@ from wasmplugin.chain.api import (
 
 
 def req(path: bytes = b"/", **extra: bytes) -> HeaderMap:
-    h = HeaderMap([(b":authority", b"example.com"), (b":path", path), (b":method", b"GET"), (b":scheme", b"http")])
+    h = HeaderMap(
+        [(b":authority", b"example.com"), (b":path", path), (b":method", b"GET"), (b":scheme", b"http")]
+    )
     for k, v in extra.items():
         h.add(k.replace("_", "-"), v)
     return h

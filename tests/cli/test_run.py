@@ -102,7 +102,9 @@ def test_failing_plugin_gives_one_line_error_exit_2_and_503(
     assert code == 0 and r["response"]["status"] == 200 and r["error"] is None
 
 
-def test_fail_reload_with_repeat_recovers_on_a_fresh_vm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fail_open_with_repeat_bypasses_the_failed_plugin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wasm = tmp_path / "p.wasm"
     wasm.write_bytes(probe_wasm("p", fail_at=RQH))
     code, rs = run_json(capsys, "--plugin", str(wasm), "--request", "GET /", "--fail-strategy", "fail_open",

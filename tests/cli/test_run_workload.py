@@ -61,7 +61,9 @@ def test_whole_chain_in_phase_order(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert order == ["first", "second"]  # AUTHN before STATS
 
 
-def test_unreachable_module_denies_under_fail_close(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_module_denies_under_fail_close(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_mesh(tmp_path, extra=f"""---
 apiVersion: extensions.istio.io/v1alpha1
 kind: WasmPlugin

@@ -11,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REGISTRY_PASSWORD, REGISTRY_USER, TOKEN_REFRESH_TOKEN
 from support.http_server import Reply, ScriptedServer
-from support.registry import RecordingProxy, Registry, TestCA, TokenServer, make_wasm
+from support.registry import (
+    REGISTRY_PASSWORD,
+    REGISTRY_USER,
+    TOKEN_REFRESH_TOKEN,
+    RecordingProxy,
+    Registry,
+    TestCA,
+    TokenServer,
+    make_wasm,
+)
 from wasmplugin.errors import AuthenticationFailed, InsecureTokenRealm, PullSecretError
 from wasmplugin.fetch import FetchMetrics, Layout, ModuleFetcher
 from wasmplugin.fetch.credentials import DockerConfig, Keychain
@@ -21,7 +29,7 @@ from wasmplugin.fetch.push import push_module
 from wasmplugin.fetch.transport import Deadline, HttpSession, TlsPolicy
 from wasmplugin.limits import DEFAULT_LIMITS
 
-pytestmark = pytest.mark.registry
+pytestmark = [pytest.mark.registry, pytest.mark.usefixtures("fetch_env")]
 
 WASM = make_wasm(3000, seed="auth")
 FAST = DEFAULT_LIMITS.with_overrides(oci_initial_backoff_s=0.01)
@@ -88,7 +96,7 @@ def test_missing_credentials_is_one_clear_line(
     with pytest.raises(AuthenticationFailed) as info:
         f.get(pushed_private)
     msg = str(info.value)
-    assert msg == (
+    assert msg == f"{pushed_private}: " + (
         f'registry {auth_registry.host} requires authentication (Basic realm "auth-realm") and no '
         "credentials "
         "were given (--pull-secret, imagePullSecret or docker login)"
@@ -113,7 +121,7 @@ def test_wrong_password_is_one_clear_line_without_the_password(
     bad = dockerconfig(auth_registry.host, password="not-the-" + REGISTRY_PASSWORD)
     with pytest.raises(AuthenticationFailed) as info:
         fetcher(tmp_path, test_ca).get(pushed_private, pull_secret=bad)
-    assert str(info.value) == (
+    assert str(info.value) == f"{pushed_private}: " + (
         f"registry {auth_registry.host} rejected the credentials for user 'alice' from imagePullSecret "
         "(401 Unauthorized)"
     )

@@ -22,10 +22,24 @@ from support.registry import Registry
 from wasmplugin.config.loader import load
 from wasmplugin.fetch import FetchMetrics, ModuleFetcher
 
-pytestmark = [pytest.mark.registry, pytest.mark.slow]
+pytestmark = [pytest.mark.registry, pytest.mark.slow, pytest.mark.usefixtures("fetch_env")]
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "header-modifier" / "plugin.wasm"
+
+WORKLOAD_YAML = """\
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: api-gateway
+  namespace: default
+spec:
+  address: 127.0.0.1
+  ports:
+    http: 8080
+  labels:
+    app: api-gateway
+"""
 
 WASMPLUGIN_YAML = """\
 # wasmplugin-header-modifier.yaml (the blog's, with a local registry and the pushed digest)
@@ -60,11 +74,11 @@ spec:
 """
 
 
-def wasmplugin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def wasmplugin(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "wasmplugin", *args], capture_output=True, text=True, env=env, timeout=180
     )
-    assert proc.returncode == 0, f"wasmplugin {' '.join(args)}:\n{proc.stderr}"
+    assert proc.returncode == code, f"wasmplugin {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
@@ -112,7 +126,32 @@ def test_blog_workflow_push_reference_fetch_run(
     assert module.layout == ("oras" if push_format == "oras" else "oci")
     assert bool(module.warnings) is (push_format == "oras")  # the ORAS form is an extension
 
-    # 4. the plugin's behaviour, with the configuration bytes istiod would send
+    # 4. the plugin's behaviour through the workload's chain: `wasmplugin run -f DIR`, which fetches
+    #    the module itself (the registry is plain HTTP: listed as insecure, as WASM_INSECURE_REGISTRIES)
+    (config_dir / "workload.yaml").write_text(WORKLOAD_YAML)
+    run_env = dict(env, WASM_INSECURE_REGISTRIES=registry.host)
+    out = wasmplugin(
+        "run",
+        "-f",
+        str(config_dir),
+        "--workload",
+        "default/api-gateway",
+        "--request",
+        "GET /api/items",
+        "-o",
+        "json",
+        env=run_env,
+    )
+    res = json.loads(out.stdout)
+    assert res["local_reply"] is None, res
+    upstream = dict(map(tuple, res["request"]["headers"]))
+    downstream = dict(map(tuple, res["response"]["headers"]))
+    assert upstream["x-custom-header"] == "added-by-wasm"
+    assert downstream["x-processed-by"] == "wasm-plugin"
+    assert "x-request-duration-ms" in downstream
+    assert any("Request: GET /api/items" in entry["message"] for entry in res["logs"])
+
+    # ... and the fetched module alone, with the configuration bytes istiod would send
     out = wasmplugin(
         "run",
         "--plugin",
@@ -128,12 +167,51 @@ def test_blog_workflow_push_reference_fetch_run(
         env=env,
     )
     res = json.loads(out.stdout)
-    upstream = dict(map(tuple, res["request"]["headers"]))
-    downstream = dict(map(tuple, res["response"]["headers"]))
-    assert upstream["x-custom-header"] == "added-by-wasm"
-    assert downstream["x-processed-by"] == "wasm-plugin"
-    assert "x-request-duration-ms" in downstream
-    assert any("Request: GET /api/items" in entry["message"] for entry in res["logs"])
+    assert dict(map(tuple, res["request"]["headers"]))["x-custom-header"] == "added-by-wasm"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "status"), [("FAIL_CLOSE", 403), ("FAIL_RELOAD", 403), ("FAIL_OPEN", 200)]
+)
+def test_registry_down_through_run_gives_fail_strategy(
+    strategy: str, status: int, tmp_path: Path, isolated_home: Path, unique_repo: str
+) -> None:
+    """A module that cannot be fetched: deny-all 403 (FAIL_CLOSE, FAIL_RELOAD) or bypass (FAIL_OPEN)."""
+    env = dict(os.environ)
+    reg = Registry(tmp_path / "reg", name="down").start()
+    ref = f"{reg.host}/{unique_repo}/header-modifier:v1.0.0"
+    try:
+        digest = wasmplugin("push", ref, str(PLUGIN), "--insecure-registry", reg.host, env=env).stdout.strip()
+    finally:
+        reg.stop()
+    config_dir = tmp_path / "mesh"
+    config_dir.mkdir()
+    (config_dir / "workload.yaml").write_text(WORKLOAD_YAML)
+    yaml_text = WASMPLUGIN_YAML.format(url=f"oci://{ref}", sha256=digest)
+    (config_dir / "plugin.yaml").write_text(
+        yaml_text.replace("  phase: STATS", f"  phase: STATS\n  failStrategy: {strategy}")
+    )
+    out = wasmplugin(
+        "run",
+        "-f",
+        str(config_dir),
+        "--workload",
+        "default/api-gateway",
+        "--request",
+        "GET /",
+        "-o",
+        "json",
+        env=dict(env, WASM_INSECURE_REGISTRIES=reg.host),
+        code=2,  # `run` reports that a plugin could not be loaded; the request still got its answer
+    )
+    res = json.loads(out.stdout)
+    assert res["error"] == f"oci://{ref}: cannot connect to {reg.host}: connection refused"
+    final = res["local_reply"] or res["response"]
+    assert final["status"] == status, res
+    if status == 403:
+        assert final["body"] == "RBAC: access denied"
+    else:
+        assert "x-custom-header" not in dict(map(tuple, res["request"]["headers"]))  # plugin bypassed
 
 
 def test_blog_sha256_from_layer_digest_is_refused_with_a_hint(

@@ -23,7 +23,7 @@ from wasmplugin.fetch.push import PushResult, push_module
 from wasmplugin.fetch.transport import TlsPolicy
 from wasmplugin.limits import DEFAULT_LIMITS
 
-pytestmark = pytest.mark.registry
+pytestmark = [pytest.mark.registry, pytest.mark.usefixtures("fetch_env")]
 
 V1 = make_wasm(4000, seed="v1")
 V2 = make_wasm(4000, seed="v2")

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REGISTRY_PASSWORD, REGISTRY_USER
-from support.registry import Registry, TestCA, make_wasm
+from support.registry import REGISTRY_PASSWORD, REGISTRY_USER, Registry, TestCA, make_wasm
 
-pytestmark = pytest.mark.registry
+pytestmark = [pytest.mark.registry, pytest.mark.usefixtures("fetch_env")]
 
 WASM = make_wasm(6000, seed="cli")
 

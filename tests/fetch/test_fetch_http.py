@@ -27,6 +27,8 @@ from wasmplugin.errors import (
 from wasmplugin.fetch import FetchMetrics, ModuleFetcher
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
 
+pytestmark = pytest.mark.usefixtures("fetch_env")
+
 WASM = make_wasm(2048, seed="http")
 WASM_SHA = hashlib.sha256(WASM).hexdigest()
 #: Istio's retry policy with a short backoff so the suite stays quick (the policy is the same).

@@ -25,7 +25,7 @@ from wasmplugin.fetch.push import PushResult, push_module
 from wasmplugin.fetch.transport import TlsPolicy
 from wasmplugin.limits import DEFAULT_LIMITS
 
-pytestmark = pytest.mark.registry
+pytestmark = [pytest.mark.registry, pytest.mark.usefixtures("fetch_env")]
 
 WASM = make_wasm(5000, seed="registry")
 FAST = DEFAULT_LIMITS.with_overrides(oci_initial_backoff_s=0.01)

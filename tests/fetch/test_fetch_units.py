@@ -44,6 +44,8 @@ from wasmplugin.fetch.transport import Backoff, Deadline, TlsPolicy
 from wasmplugin.fetch.unbox import gunzip, is_wasm, plugin_from_layer, unbox
 from wasmplugin.limits import DEFAULT_LIMITS
 
+pytestmark = pytest.mark.usefixtures("fetch_env")
+
 WASM = make_wasm(300, seed="units")
 HEX = "ab" * 32
 

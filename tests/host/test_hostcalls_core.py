@@ -1,5 +1,7 @@
 """Logging, time, timers, effective context, buffers and header maps: statuses and edge cases."""
 
+# ruff: noqa: E501  (inline WAT keeps one function per line)
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,9 +28,12 @@ OUT_OF_RANGE = 0x7FFF_0000
 
 @pytest.fixture
 def vm(make_vm: Callable[..., PluginVM], compile_wat: Callable[..., CompiledModule]) -> PluginVM:
-    return make_vm(compile_wat("hostcalls_v021", plugin="ns.hostcalls"),
-                   settings=PluginSettings(name="ns.hostcalls", root_id="root", vm_id="vm1",
-                                           vm_configuration=b"vm-config"))
+    return make_vm(
+        compile_wat("hostcalls_v021", plugin="ns.hostcalls"),
+        settings=PluginSettings(
+            name="ns.hostcalls", root_id="root", vm_id="vm1", vm_configuration=b"vm-config"
+        ),
+    )
 
 
 @pytest.fixture
@@ -60,7 +65,9 @@ def test_log_level_out_of_range_is_bad_argument(g: Guest) -> None:
     assert g.call("proxy_log", 6, p, n) == BAD_ARGUMENT
 
 
-def test_log_with_bad_pointer_is_invalid_memory_access_even_below_threshold(g: Guest, logs: CollectingLogSink) -> None:
+def test_log_with_bad_pointer_is_invalid_memory_access_even_below_threshold(
+    g: Guest, logs: CollectingLogSink
+) -> None:
     logs.set_level(LogLevel.ERROR)
     assert g.call("proxy_log", 2, OUT_OF_RANGE, 10) == IMA
     p, n = g.put("dropped")
@@ -232,7 +239,11 @@ def test_get_header_map_pairs_serializes_the_map(g: Guest) -> None:
     pp, sp = g.slots()
     assert g.call("proxy_get_header_map_pairs", 0, pp, sp) == OK
     assert decode_pairs(g.returned(pp, sp)) == [
-        (b":method", b"GET"), (b":path", b"/a"), (b"x-dup", b"1"), (b"x-dup", b"2")]
+        (b":method", b"GET"),
+        (b":path", b"/a"),
+        (b"x-dup", b"1"),
+        (b"x-dup", b"2"),
+    ]
 
 
 def test_empty_map_returns_null_without_allocating(g: Guest) -> None:
@@ -285,7 +296,9 @@ def test_header_map_availability(vm: PluginVM, g: Guest, stream_host: SimpleStre
     assert g.call("proxy_get_header_map_pairs", 8, pp, sp) == BAD_ARGUMENT
     assert g.call("proxy_get_header_map_pairs", 6, pp, sp) == BAD_ARGUMENT  # no call response now
     assert g.call("proxy_get_header_map_pairs", 4, pp, sp) == BAD_ARGUMENT  # no gRPC
-    assert g.call("proxy_get_header_map_value", 0, k, kn, pp, sp, context_id=vm.root_context_id) == BAD_ARGUMENT
+    assert (
+        g.call("proxy_get_header_map_value", 0, k, kn, pp, sp, context_id=vm.root_context_id) == BAD_ARGUMENT
+    )
     stream_host.response_trailers = None
     assert g.call("proxy_get_header_map_pairs", 3, pp, sp) == BAD_ARGUMENT
     assert stream_host.request_headers is not None
@@ -301,10 +314,15 @@ def test_missing_map_in_access_log_phase_is_not_found(vm: PluginVM) -> None:
     stream = vm.create_stream(host)
     stream.on_log()  # the fixture's on_log reads response header ":status" (map 2)
     assert vm.mem.get_u32(0x3508) == NOT_FOUND
-    vm.call_export("call_proxy_get_header_map_value", 2, 0x3810, 7, 0x3500, 0x3504, context_id=stream.context_id)
-    assert vm.call_export(
+    vm.call_export(
         "call_proxy_get_header_map_value", 2, 0x3810, 7, 0x3500, 0x3504, context_id=stream.context_id
-    ) == BAD_ARGUMENT
+    )
+    assert (
+        vm.call_export(
+            "call_proxy_get_header_map_value", 2, 0x3810, 7, 0x3500, 0x3504, context_id=stream.context_id
+        )
+        == BAD_ARGUMENT
+    )
 
 
 V010 = """
@@ -331,8 +349,13 @@ V010 = """
 """
 
 
-def test_abi_010_semantics(make_vm: Callable[..., PluginVM], compile_wat: Callable[..., CompiledModule]) -> None:
-    vm = make_vm(compile_wat(V010), settings=PluginSettings(name="ns.old", vm_configuration=b"VM", configuration=b"PLUGIN"))
+def test_abi_010_semantics(
+    make_vm: Callable[..., PluginVM], compile_wat: Callable[..., CompiledModule]
+) -> None:
+    vm = make_vm(
+        compile_wat(V010),
+        settings=PluginSettings(name="ns.old", vm_configuration=b"VM", configuration=b"PLUGIN"),
+    )
     mem = vm.mem
     # proxy_get_configuration: VM config in on_vm_start, plugin config in on_configure
     assert mem.get_u32(208) == OK and mem.read(mem.get_u32(200), mem.get_u32(204)) == b"VM"

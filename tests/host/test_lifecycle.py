@@ -1,5 +1,7 @@
 """Lifecycle in Envoy's order: start functions, root context, streams, shutdown."""
 
+# ruff: noqa: E501  (inline WAT keeps one function per line)
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,8 +27,11 @@ def traced(make_vm: MakeVm, module: CompiledModule, **kw: object) -> tuple[Plugi
 
 
 def test_start_and_stream_order_match_envoy(make_vm: MakeVm, compile_wat: CompileWat) -> None:
-    vm, tracer = traced(make_vm, compile_wat("hostcalls_v021"), settings=PluginSettings(
-        name="ns.p", vm_configuration=b"vmcfg", configuration=b"plugincfg"))
+    vm, tracer = traced(
+        make_vm,
+        compile_wat("hostcalls_v021"),
+        settings=PluginSettings(name="ns.p", vm_configuration=b"vmcfg", configuration=b"plugincfg"),
+    )
     assert vm.root_context_id == 1
     stream = vm.create_stream(SimpleStreamHost())
     assert stream.context_id == 2
@@ -64,7 +69,9 @@ def test_context_ids_share_one_counter(make_vm: MakeVm, compile_wat: CompileWat)
     assert vm.root_context_id == 1 and ids == [2, 3, 4]
 
 
-def test_plugin_configuration_is_only_available_in_on_configure(make_vm: MakeVm, compile_wat: CompileWat) -> None:
+def test_plugin_configuration_is_only_available_in_on_configure(
+    make_vm: MakeVm, compile_wat: CompileWat
+) -> None:
     vm = make_vm(compile_wat("hostcalls_v021"), settings=PluginSettings(name="ns.p", configuration=b"cfg"))
     # after start, buffer 7 is gone (NOT_FOUND); buffer 6 stays (Envoy getBuffer)
     assert vm.call_export("call_proxy_get_buffer_bytes", 7, 0, 100, 0x100, 0x104) == 1
@@ -74,7 +81,7 @@ def test_plugin_configuration_is_only_available_in_on_configure(make_vm: MakeVm,
 def test_vm_start_returning_false_is_a_start_error(make_vm: MakeVm, compile_wat: CompileWat) -> None:
     vm = make_vm(compile_wat("hostcalls_v021"), start=False)
     vm.call_export("set_vm_start_result", 0)
-    with pytest.raises(PluginStartError, match="^plugin test.plugin: proxy_on_vm_start returned false$"):
+    with pytest.raises(PluginStartError, match=r"^plugin test\.plugin: proxy_on_vm_start returned false$"):
         vm.start()
     with pytest.raises(PluginFailed):
         vm.create_stream(SimpleStreamHost())
@@ -112,22 +119,32 @@ START_VARIANTS = """
 @pytest.mark.parametrize(
     ("exports", "expected"),
     [
-        ('(func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 10))))'
-         '(func (export "main") (param i32 i32) (result i32) (drop (call $log (i32.const 2) (i32.const 32) (i32.const 4))) (i32.const 0))'
-         '(func (export "__main_void") (result i32) (drop (call $log (i32.const 2) (i32.const 48) (i32.const 9))) (i32.const 0))',
-         ["initialize", "main"]),
-        ('(func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 10))))'
-         '(func (export "__main_void") (result i32) (drop (call $log (i32.const 2) (i32.const 48) (i32.const 9))) (i32.const 0))',
-         ["initialize", "main_void"]),
-        ('(func (export "_start") (drop (call $log (i32.const 2) (i32.const 64) (i32.const 5))) (call $exit (i32.const 0)))'
-         '(func (export "_initialize_not") )',
-         ["start"]),
-        ('(func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 10))))'
-         '(func (export "_start") (drop (call $log (i32.const 2) (i32.const 64) (i32.const 5))))',
-         ["initialize"]),
+        (
+            '(func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 10))))'
+            '(func (export "main") (param i32 i32) (result i32) (drop (call $log (i32.const 2) (i32.const 32) (i32.const 4))) (i32.const 0))'
+            '(func (export "__main_void") (result i32) (drop (call $log (i32.const 2) (i32.const 48) (i32.const 9))) (i32.const 0))',
+            ["initialize", "main"],
+        ),
+        (
+            '(func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 10))))'
+            '(func (export "__main_void") (result i32) (drop (call $log (i32.const 2) (i32.const 48) (i32.const 9))) (i32.const 0))',
+            ["initialize", "main_void"],
+        ),
+        (
+            '(func (export "_start") (drop (call $log (i32.const 2) (i32.const 64) (i32.const 5))) (call $exit (i32.const 0)))'
+            '(func (export "_initialize_not") )',
+            ["start"],
+        ),
+        (
+            '(func (export "_initialize") (drop (call $log (i32.const 2) (i32.const 16) (i32.const 10))))'
+            '(func (export "_start") (drop (call $log (i32.const 2) (i32.const 64) (i32.const 5))))',
+            ["initialize"],
+        ),
     ],
 )
-def test_start_functions_like_envoy(make_vm: MakeVm, compile_wat: CompileWat, services: object, exports: str, expected: list[str]) -> None:
+def test_start_functions_like_envoy(
+    make_vm: MakeVm, compile_wat: CompileWat, services: object, exports: str, expected: list[str]
+) -> None:
     vm = make_vm(compile_wat(START_VARIANTS.replace("EXPORTS", exports)))
     assert vm.services.log.messages() == expected  # type: ignore[attr-defined]
     assert vm.failure is None
@@ -173,7 +190,9 @@ def test_close_runs_root_done_then_delete(make_vm: MakeVm, compile_wat: CompileW
         vm.create_stream(SimpleStreamHost())
 
 
-def test_root_done_false_waits_for_proxy_done(make_vm: MakeVm, compile_wat: CompileWat, scheduler: object) -> None:
+def test_root_done_false_waits_for_proxy_done(
+    make_vm: MakeVm, compile_wat: CompileWat, scheduler: object
+) -> None:
     vm, tracer = traced(make_vm, compile_wat("hostcalls_v021"))
     vm.call_export("set_done_result", 0)
     tracer.guest_calls.clear()

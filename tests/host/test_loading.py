@@ -1,5 +1,7 @@
 """Module loading: ABI detection, import audit (Envoy's version gating, exact types), exports."""
 
+# ruff: noqa: E501  (inline WAT keeps one function per line)
+
 from __future__ import annotations
 
 import pytest
@@ -28,7 +30,9 @@ def module(body: str, *, imports: str = "", base: str = BASE) -> str:
         ("proxy_abi_version_0_2_1", AbiVersion.V0_2_1),
     ],
 )
-def test_abi_version_is_read_from_the_marker_export(runtime: WasmRuntime, marker: str, version: AbiVersion) -> None:
+def test_abi_version_is_read_from_the_marker_export(
+    runtime: WasmRuntime, marker: str, version: AbiVersion
+) -> None:
     m = runtime.compile(wat_bytes(module(f'(func (export "{marker}"))')), name="ns.p")
     assert m.abi_version is version
 
@@ -72,7 +76,7 @@ def test_unknown_import_module_is_missing(runtime: WasmRuntime) -> None:
         '(func (export "proxy_abi_version_0_2_1"))',
         imports='(import "wasi:io/streams" "read" (func (param i32) (result i32)))',
     )
-    with pytest.raises(MissingImport, match="wasi:io/streams.read"):
+    with pytest.raises(MissingImport, match=r"wasi:io/streams\.read"):
         runtime.compile(wat_bytes(text), name="ns.p")
 
 
@@ -87,7 +91,9 @@ def test_unknown_import_module_is_missing(runtime: WasmRuntime) -> None:
         ("proxy_abi_version_0_2_0", "proxy_clear_route_cache", ""),
     ],
 )
-def test_imports_are_gated_by_abi_version_like_envoy(runtime: WasmRuntime, marker: str, name: str, params: str) -> None:
+def test_imports_are_gated_by_abi_version_like_envoy(
+    runtime: WasmRuntime, marker: str, name: str, params: str
+) -> None:
     p = f"(param {params}) " if params else ""
     text = module(f'(func (export "{marker}"))', imports=f'(import "env" "{name}" (func {p}(result i32)))')
     with pytest.raises(MissingImport) as err:
@@ -105,7 +111,9 @@ def test_imports_are_gated_by_abi_version_like_envoy(runtime: WasmRuntime, marke
         ("proxy_abi_version_0_1_0", "proxy_clear_route_cache", ""),
     ],
 )
-def test_version_specific_imports_link_for_their_version(runtime: WasmRuntime, marker: str, name: str, params: str) -> None:
+def test_version_specific_imports_link_for_their_version(
+    runtime: WasmRuntime, marker: str, name: str, params: str
+) -> None:
     p = f"(param {params}) " if params else ""
     text = module(f'(func (export "{marker}"))', imports=f'(import "env" "{name}" (func {p}(result i32)))')
     m = runtime.compile(wat_bytes(text), name="ns.p")
@@ -154,7 +162,7 @@ def test_every_import_of_the_full_fixture_links(runtime: WasmRuntime) -> None:
 
 
 def test_not_wasm_is_invalid_module(runtime: WasmRuntime) -> None:
-    with pytest.raises(InvalidModule, match="plugin ns.p: not a WebAssembly binary"):
+    with pytest.raises(InvalidModule, match=r"plugin ns\.p: not a WebAssembly binary"):
         runtime.compile(b"hello world", name="ns.p")
 
 
@@ -177,7 +185,9 @@ def test_module_must_export_an_allocator(runtime: WasmRuntime) -> None:
 
 
 def test_callback_with_wrong_type_is_refused(runtime: WasmRuntime) -> None:
-    text = module('(func (export "proxy_abi_version_0_2_1")) (func (export "proxy_on_request_headers") (param i32 i32) (result i32) (i32.const 0))')
+    text = module(
+        '(func (export "proxy_abi_version_0_2_1")) (func (export "proxy_on_request_headers") (param i32 i32) (result i32) (i32.const 0))'
+    )
     with pytest.raises(InvalidModule, match="proxy_on_request_headers has type"):
         runtime.compile(wat_bytes(text), name="ns.p")
     # the same two-argument form is right for ABI 0.1.0

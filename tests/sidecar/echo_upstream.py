@@ -21,7 +21,6 @@ from typing import Any, cast
 
 import httptools
 
-
 _PATTERN = bytes(range(251))
 
 
@@ -87,7 +86,9 @@ class _EchoProtocol(asyncio.Protocol):
         self.server.seen.append(info)
         loop = asyncio.get_running_loop()
         if path.startswith("/delay/"):
-            loop.call_later(int(path.split("?")[0].split("/")[2]) / 1000, self._respond, method, path, info, keep)
+            loop.call_later(
+                int(path.split("?")[0].split("/")[2]) / 1000, self._respond, method, path, info, keep
+            )
         elif path.startswith("/hang"):
             return
         else:

@@ -70,7 +70,7 @@ class SidecarThread:
     def _run(self) -> None:
         try:
             uvloop.run(self._main())
-        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+        except BaseException as exc:
             self._error = exc
             self._ready.set()
 
@@ -96,8 +96,14 @@ def connect(port: int, timeout: float = 10.0) -> socket.socket:
 
 
 class RawResponse:
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes,
-                 trailers: list[tuple[str, str]], raw_head: bytes) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        trailers: list[tuple[str, str]],
+        raw_head: bytes,
+    ) -> None:
         self.status = status
         self.headers = headers
         self.body = body

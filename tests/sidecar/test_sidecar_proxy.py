@@ -25,8 +25,13 @@ def upstream() -> Iterator[EchoUpstream]:
 @pytest.fixture
 def proxy(upstream: EchoUpstream) -> Iterator[SidecarThread]:
     out = [
-        Cluster("outbound|80||svc.local", "svc.local", 80, (Endpoint("127.0.0.1", upstream.port),),
-                aliases=("svc.local",)),
+        Cluster(
+            "outbound|80||svc.local",
+            "svc.local",
+            80,
+            (Endpoint("127.0.0.1", upstream.port),),
+            aliases=("svc.local",),
+        ),
         Cluster("outbound|8080||*.wild.local", "*.wild.local", 8080, (Endpoint("127.0.0.1", upstream.port),)),
     ]
     limits = DEFAULT_LIMITS.with_overrides(upstream_timeout_s=0.5)
@@ -41,8 +46,11 @@ def _echo(resp) -> dict:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("method", ["GET", "DELETE", "OPTIONS", "PATCH"])
 def test_methods_and_headers_pass_through(proxy: SidecarThread, method: str) -> None:
-    resp = request(proxy.inbound, f"{method} /p/a?q=1 HTTP/1.1\r\nHost: app\r\nX-One: 1\r\nX-One: 2\r\n"
-                                  f"Connection: keep-alive, x-drop\r\nKeep-Alive: timeout=5\r\n\r\n".encode())
+    resp = request(
+        proxy.inbound,
+        f"{method} /p/a?q=1 HTTP/1.1\r\nHost: app\r\nX-One: 1\r\nX-One: 2\r\n"
+        f"Connection: keep-alive, x-drop\r\nKeep-Alive: timeout=5\r\n\r\n".encode(),
+    )
     info = _echo(resp)
     assert info["method"] == method
     assert info["path"] == "/p/a?q=1"
@@ -54,15 +62,19 @@ def test_methods_and_headers_pass_through(proxy: SidecarThread, method: str) -> 
 
 def test_content_length_body_large(proxy: SidecarThread) -> None:
     body = bytes(range(256)) * (5 * 4096)  # 5 MiB
-    resp = request(proxy.inbound, b"POST /up HTTP/1.1\r\nHost: app\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    resp = request(
+        proxy.inbound, b"POST /up HTTP/1.1\r\nHost: app\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
     info = _echo(resp)
     assert info["body_length"] == len(body)
     assert info["body_sha256"] == hashlib.sha256(body).hexdigest()
 
 
 def test_chunked_request_with_trailers(proxy: SidecarThread) -> None:
-    raw = (b"POST /c HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n"
-           b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: abc\r\n\r\n")
+    raw = (
+        b"POST /c HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: abc\r\n\r\n"
+    )
     info = _echo(request(proxy.inbound, raw))
     assert info["body"] == "hello world"
     assert ["x-sum", "abc"] in info["trailers"]
@@ -102,9 +114,12 @@ def test_keep_alive_reuses_connections(proxy: SidecarThread, upstream: EchoUpstr
 
 
 def test_pipelined_requests_answered_in_order(proxy: SidecarThread) -> None:
-    raw = b"".join(
-        b"GET /delay/%d?i=%d HTTP/1.1\r\nHost: app\r\n\r\n" % (d, i) for i, d in enumerate([60, 0, 30, 0])
-    ) + b"POST /last HTTP/1.1\r\nHost: app\r\nContent-Length: 3\r\n\r\nabc"
+    raw = (
+        b"".join(
+            b"GET /delay/%d?i=%d HTTP/1.1\r\nHost: app\r\n\r\n" % (d, i) for i, d in enumerate([60, 0, 30, 0])
+        )
+        + b"POST /last HTTP/1.1\r\nHost: app\r\nContent-Length: 3\r\n\r\nabc"
+    )
     with connect(proxy.inbound) as s:
         s.sendall(raw)
         reader = ResponseReader(s)
@@ -141,8 +156,12 @@ def test_slow_reader_gets_every_byte(upstream: EchoUpstream) -> None:
         # rather than buffer the whole body; then read the rest.
         for _ in range(200):
             reader.buf += s.recv(512)
-        buffered = sc.call(lambda: max(c.transport.get_write_buffer_size()  # type: ignore[union-attr]
-                                       for c in sc.sidecar.listeners["inbound"].connections))  # type: ignore
+        buffered = sc.call(
+            lambda: max(
+                c.transport.get_write_buffer_size()  # type: ignore[union-attr]
+                for c in sc.sidecar.listeners["inbound"].connections
+            )
+        )  # type: ignore
         # Flow control: the proxy stopped reading the upstream near its buffer limit (1 MiB),
         # it did not pull the 24 MiB body into memory.
         assert buffered <= DEFAULT_LIMITS.connection_buffer_bytes + 512 * 1024
@@ -181,7 +200,9 @@ def test_too_many_headers_is_431(proxy: SidecarThread) -> None:
 
 
 def test_header_bytes_limit_is_431(proxy: SidecarThread) -> None:
-    resp = request(proxy.inbound, b"GET / HTTP/1.1\r\nHost: app\r\nX-Big: " + b"a" * (61 * 1024) + b"\r\n\r\n")
+    resp = request(
+        proxy.inbound, b"GET / HTTP/1.1\r\nHost: app\r\nX-Big: " + b"a" * (61 * 1024) + b"\r\n\r\n"
+    )
     assert resp.status == 431
 
 
@@ -204,7 +225,9 @@ def test_listener_stats_count_requests(proxy: SidecarThread) -> None:
         request(proxy.inbound, b"GET /s HTTP/1.1\r\nHost: app\r\n\r\n")
     request(proxy.inbound, b"GET /status/503 HTTP/1.1\r\nHost: app\r\n\r\n")
     snap = proxy.call(lambda: proxy.sidecar.snapshot())  # type: ignore[union-attr]
-    name = next(n for n in snap.counters if n.startswith("http.inbound_") and n.endswith(".downstream_rq_2xx"))
+    name = next(
+        n for n in snap.counters if n.startswith("http.inbound_") and n.endswith(".downstream_rq_2xx")
+    )
     assert snap.counters[name] == 3
     assert snap.counters[name.replace("2xx", "5xx")] == 1
     assert snap.counters["cluster.inbound|8080||.upstream_rq_total"] == 4

@@ -42,6 +42,23 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+#: The user of the htpasswd and token registries (tests/conftest.py fixtures).
+REGISTRY_USER = "alice"
+REGISTRY_PASSWORD = "wonderland-s3cret"
+TOKEN_REFRESH_TOKEN = "refresh-token-for-alice"
+#: Environment variables that change how modules are fetched; tests start without them.
+FETCH_ENV_VARS = (
+    "WASM_INSECURE_REGISTRIES",
+    "WASMPLUGIN_CA_FILE",
+    "WASMPLUGIN_CACHE_DIR",
+    "WASM_HTTP_REQUEST_TIMEOUT",
+    "WASM_HTTP_REQUEST_MAX_RETRIES",
+    "WASM_MODULE_EXPIRY",
+    "WASM_PURGE_INTERVAL",
+    "ISTIO_WASM_MAX_BINARY_SIZE_BYTES",
+    "WASMPLUGIN_PROGRESS_DELAY_S",
+)
+
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 HTPASSWD_BIN = shutil.which("htpasswd") or "/usr/bin/htpasswd"
 START_TIMEOUT_S = 20.0

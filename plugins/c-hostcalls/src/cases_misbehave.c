@@ -109,6 +109,24 @@ static req_result c_alloc(stream_ctx *s) {
   return R_REPLY;
 }
 
+/* /hostcalls/malloc_fails: the exported malloc returns NULL while the host is asked for data. */
+static req_result c_malloc_fails(stream_ctx *s) {
+  char *p = NULL;
+  int32_t n = 0;
+  int32_t plen;
+  char *path = property_path("plugin_name", &plen);
+  g_malloc_returns_null = 1;
+  pw_status pairs = proxy_get_header_map_pairs(PW_MAP_HTTP_REQUEST_HEADERS, &p, &n);
+  pw_status value = proxy_get_header_map_value(PW_MAP_HTTP_REQUEST_HEADERS, ":path", 5, &p, &n);
+  pw_status prop = proxy_get_property(path, plen, &p, &n);
+  g_malloc_returns_null = 0;
+  free(path);
+  report_status(&s->rep, "get-pairs", pairs);
+  report_status(&s->rep, "get-value", value);
+  report_status(&s->rep, "get-property", prop);
+  return R_REPLY;
+}
+
 static req_result c_memory(stream_ctx *s) {
   report_add(&s->rep, "memory-pages", "%u", memory_pages());
   return R_REPLY;
@@ -125,6 +143,7 @@ static const case_def cases[] = {
     {.prefix = "/hostcalls/oom", .on_request_headers = c_oom},
     {.prefix = "/hostcalls/alloc", .on_request_headers = c_alloc},
     {.prefix = "/hostcalls/memory", .on_request_headers = c_memory},
+    {.prefix = "/hostcalls/malloc_fails", .on_request_headers = c_malloc_fails},
 };
 
 int misbehave_cases(const case_def **out) {

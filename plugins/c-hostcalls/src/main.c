@@ -237,7 +237,6 @@ PW_EXPORT(proxy_on_configure) int32_t proxy_on_configure(uint32_t root_id, uint3
     report_status(&r->rep, "configure-set-tick-period", proxy_set_tick_period_milliseconds((uint32_t)period));
   }
   plog(PW_LOG_INFO, "configured root %u (%zu bytes of configuration)", root_id, len);
-  if (json_bool(config, len, "malloc_returns_null", &flag) && flag) g_malloc_returns_null = 1;
   return 1;
 }
 

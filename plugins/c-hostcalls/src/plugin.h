@@ -56,7 +56,7 @@ typedef struct stream_ctx {
 } stream_ctx;
 
 extern int g_lifecycle_level;   /* PW_LOG_DEBUG, or PW_LOG_INFO with log_callbacks */
-extern int g_malloc_returns_null;
+extern int g_malloc_returns_null; /* set only inside /hostcalls/malloc_fails */
 extern uint32_t g_stream_counter;     /* metric id of c_hostcalls_streams_total, 0 if undefined */
 
 root_ctx *find_root(uint32_t id);

@@ -7,6 +7,8 @@ anything else is BAD_ARGUMENT. Immutable buffers (configuration, call responses)
 
 from __future__ import annotations
 
+import builtins
+
 from wasmplugin.abi.enums import WasmResult
 
 
@@ -23,20 +25,20 @@ class BodyBuffer:
     def bytes(self) -> bytes:
         return bytes(self._data)
 
-    def view(self, start: int, max_size: int) -> bytes:
+    def view(self, start: int, max_size: int) -> builtins.bytes:
         """Bytes ``[start, start + max_size)`` clamped to what exists (proxy_get_buffer_bytes)."""
         return bytes(self._data[start : start + max_size])
 
-    def append(self, chunk: bytes) -> None:
+    def append(self, chunk: builtins.bytes) -> None:
         self._data += chunk
 
-    def replace_all(self, data: bytes) -> None:
+    def replace_all(self, data: builtins.bytes) -> None:
         self._data = bytearray(data)
 
     def clear(self) -> None:
         self._data = bytearray()
 
-    def set_bytes(self, start: int, size: int, data: bytes) -> WasmResult:
+    def set_bytes(self, start: int, size: int, data: builtins.bytes) -> WasmResult:
         if not self.mutable:
             return WasmResult.BAD_ARGUMENT
         length = len(self._data)

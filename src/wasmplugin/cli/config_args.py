@@ -46,13 +46,12 @@ def add_source_args(parser: argparse.ArgumentParser, *, required: bool = True) -
 def add_namespace_args(parser: argparse.ArgumentParser, *, all_namespaces: bool = True) -> None:
     parser.add_argument("-n", "--namespace", metavar="NS", help=f"namespace (default: {DEFAULT_NAMESPACE})")
     if all_namespaces:
-        parser.add_argument(
-            "-A", "--all-namespaces", action="store_true", help="list across all namespaces"
-        )
+        parser.add_argument("-A", "--all-namespaces", action="store_true", help="list across all namespaces")
 
 
-def load_config(args: argparse.Namespace, err: TextIO | None = None) -> LoadResult | None:
-    """Load ``-f`` sources; on any error print every error line to stderr and return None."""
+def load_config(args: argparse.Namespace, err: TextIO | None = None) -> LoadResult:
+    """Load ``-f`` sources. Errors are printed to stderr (the documents with errors are left
+    out, as ``kubectl apply`` skips them); the caller exits 1 when ``result.ok`` is false."""
     from wasmplugin.config.loader import load
 
     result = load(args.filename, strict=args.strict, recursive=args.recursive)
@@ -62,24 +61,31 @@ def load_config(args: argparse.Namespace, err: TextIO | None = None) -> LoadResu
     for diag in result.errors:
         print(str(diag), file=stream)
     print(
-        f"error: the configuration has {len(result.errors)} error(s); nothing was shown "
-        "(`wasmplugin validate` lists errors and warnings)",
+        f"error: {len(result.errors)} error(s) in the configuration; the documents with errors are left "
+        "out below (`wasmplugin validate` lists errors and warnings)",
         file=stream,
     )
-    return None
+    return result
+
+
+def exit_code(result: LoadResult) -> int:
+    return 0 if result.ok else 1
 
 
 # --- output helpers ----------------------------------------------------------------------------
 
 
-def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
     """kubectl's table: left-aligned columns separated by three spaces, no trailing blanks."""
     if not rows:
-        return
+        return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        print("   ".join(cells).rstrip(), file=out)
+    return ["   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+
+
+def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    for line in format_table(rows):
+        print(line, file=out)
 
 
 def human_age(created: datetime | None, now: datetime | None = None) -> str:

@@ -49,28 +49,60 @@ def register(sub: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-f", "--filename", required=True, metavar="DIR",
-                   help="directory (or file) of WasmPlugin, WorkloadEntry, ServiceEntry, Secret, ConfigMap YAML")
-    p.add_argument("--workload", required=True, metavar="NS/NAME",
-                   help="the WorkloadEntry whose sidecar this is")
+    p.add_argument(
+        "-f",
+        "--filename",
+        required=True,
+        metavar="DIR",
+        help="directory (or file) of WasmPlugin, WorkloadEntry, ServiceEntry, Secret, ConfigMap YAML",
+    )
+    p.add_argument(
+        "--workload", required=True, metavar="NS/NAME", help="the WorkloadEntry whose sidecar this is"
+    )
     p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--inbound-port", type=_port, default=15006, help="inbound listener port (default 15006)")
-    p.add_argument("--outbound-port", type=_port, default=15001, help="outbound listener port (default 15001)")
+    p.add_argument(
+        "--outbound-port", type=_port, default=15001, help="outbound listener port (default 15001)"
+    )
     p.add_argument("--admin-port", type=_port, default=15000, help="admin endpoint port (default 15000)")
-    p.add_argument("--target-port", type=_port, default=None,
-                   help="workload port for inbound traffic when the WorkloadEntry has several and none named http")
-    p.add_argument("--concurrency", type=_positive, default=1,
-                   help="worker processes sharing the listen ports, each with its own VMs (default 1)")
-    p.add_argument("--log-level", default="info",
-                   help="trace|debug|info|warning|error|critical|off (Istio proxies default to warning)")
-    p.add_argument("--reload-interval", type=float, default=1.0, metavar="SECONDS",
-                   help="how often the directory is checked for changes (default 1)")
+    p.add_argument(
+        "--target-port",
+        type=_port,
+        default=None,
+        help="workload port for inbound traffic when the WorkloadEntry has several and none named http",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=1,
+        help="worker processes sharing the listen ports, each with its own VMs (default 1)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        help="trace|debug|info|warning|error|critical|off (Istio proxies default to warning)",
+    )
+    p.add_argument(
+        "--reload-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often the directory is checked for changes (default 1)",
+    )
     p.add_argument("--no-watch", action="store_true", help="do not reload when files change")
     p.add_argument("--access-log", action="store_true", help="log one line per request")
-    p.add_argument("--upstream-timeout", type=float, default=None, metavar="SECONDS",
-                   help="route timeout for proxied requests (default 15, Envoy's)")
-    p.add_argument("--strict", action="store_true",
-                   help="reject the blog's non-Istio forms instead of accepting them with a warning")
+    p.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="route timeout for proxied requests (default 15, Envoy's)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject the blog's non-Istio forms instead of accepting them with a warning",
+    )
     p.set_defaults(func=run)
 
 

@@ -28,7 +28,7 @@ from wasmplugin.config.resources import (
 )
 from wasmplugin.config.schema import describe_value
 from wasmplugin.config.wasmplugin import parse_wasmplugin
-from wasmplugin.config.yamlio import RawDocument, read_paths, read_text
+from wasmplugin.config.yamlio import RawDocument, expand_paths, read_paths, read_text
 from wasmplugin.errors import ConfigError
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
 
@@ -241,8 +241,9 @@ def load(
 ) -> LoadResult:
     """Read and validate files and directories (``-`` = stdin)."""
     documents, diagnostics = read_paths(paths, recursive=recursive, limits=limits)
-    files = tuple(dict.fromkeys(d.location.file or "" for d in documents))
-    return load_documents(documents, diagnostics, strict=strict, files=files)
+    files, _ = expand_paths(paths, recursive=recursive)
+    names = tuple("<stdin>" if f == "-" else f for f in files)
+    return load_documents(documents, diagnostics, strict=strict, files=names)
 
 
 def load_text(text: str | bytes, name: str = "<string>", *, strict: bool = False) -> LoadResult:

@@ -381,7 +381,9 @@ def config_dump_section(plan: ChainPlan) -> dict[str, Any]:
 
 
 def plan_from_config_dump(dump: Mapping[str, Any]) -> ChainPlan:
-    """Find and decode the plan section of an admin ``/config_dump`` document."""
+    """Find and decode the plan in an admin ``/config_dump`` document: the ``plan`` of a
+    :data:`CONFIG_DUMP_TYPE` section, or a ``chain_plan`` object in any other section (the
+    sidecar's own section may carry it under that key)."""
     configs = dump.get("configs") if isinstance(dump, Mapping) else None
     if not isinstance(configs, list):
         raise PlanFormatError("not a config dump: no configs list")
@@ -391,4 +393,8 @@ def plan_from_config_dump(dump: Mapping[str, Any]) -> ChainPlan:
             if not isinstance(plan, Mapping):
                 raise PlanFormatError(f"{CONFIG_DUMP_TYPE}: plan must be an object")
             return ChainPlan.from_dict(plan)
-    raise PlanFormatError(f"the config dump has no {CONFIG_DUMP_TYPE} section")
+    for section in configs:
+        plan = section.get("chain_plan") if isinstance(section, Mapping) else None
+        if isinstance(plan, Mapping):
+            return ChainPlan.from_dict(plan)
+    raise PlanFormatError(f"the config dump has no {CONFIG_DUMP_TYPE} section (no chain plan)")

@@ -127,7 +127,8 @@ class ModuleCache:
                     yield index
                     after = json.dumps(index.to_json(), indent=1, sort_keys=True)
                     if after != before:
-                        _atomic_write(self.directory / INDEX_FILE, after.encode(), mode=0o644)
+                        # Atomic (rename) but not fsynced: an index lost in a crash is rebuilt.
+                        _atomic_write(self.directory / INDEX_FILE, after.encode(), mode=0o644, sync=False)
                 finally:
                     fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
@@ -232,13 +233,14 @@ class ModuleCache:
         return removed
 
 
-def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
+def _atomic_write(path: Path, data: bytes, *, mode: int, sync: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

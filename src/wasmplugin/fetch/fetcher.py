@@ -33,6 +33,7 @@ from wasmplugin.errors import (
     ModuleTooLarge,
     UnsupportedModuleUrl,
 )
+from wasmplugin.fetch import options
 from wasmplugin.fetch.cache import CacheEntry, CacheIndex, ChecksumEntry, ModuleCache
 from wasmplugin.fetch.credentials import (
     DockerConfig,
@@ -89,11 +90,14 @@ class FetchedModule:
 
 
 class ModuleFetcher:
+    """Fetches modules into one cache. ``insecure_registries`` / ``ca_file`` default to
+    ``WASM_INSECURE_REGISTRIES`` / ``WASMPLUGIN_CA_FILE``; ``cache_dir`` to :func:`default_cache_dir`."""
+
     def __init__(
         self,
         cache_dir: Path | str | None = None,
         limits: Limits = DEFAULT_LIMITS,
-        insecure_registries: Iterable[str] = (),
+        insecure_registries: Iterable[str] | None = None,
         docker_config: DockerConfig | Path | _UserDockerConfig | None = USER_DOCKER_CONFIG,
         metrics: FetchMetrics | None = None,
         *,
@@ -105,7 +109,9 @@ class ModuleFetcher:
     ) -> None:
         self.cache = ModuleCache(cache_dir if cache_dir is not None else default_cache_dir(), clock=clock)
         self.limits = limits
-        self.tls = TlsPolicy.create(insecure_registries, ca_file)
+        # None = from the environment, as istio-agent reads WASM_INSECURE_REGISTRIES.
+        insecure = options.insecure_registries() if insecure_registries is None else insecure_registries
+        self.tls = TlsPolicy.create(insecure, ca_file if ca_file is not None else options.ca_file())
         self.docker_config = docker_config
         self.metrics = metrics if metrics is not None else FetchMetrics()
         self.progress = progress
@@ -155,8 +161,9 @@ class ModuleFetcher:
                 timeout_s=timeout_s,
                 base_dir=base_dir,
             )
-        except FetchError:
+        except FetchError as err:
             self.metrics.conversion("fetch_failure", (time.monotonic() - started) * 1000)
+            _name_the_module(err, url)
             raise
         result = "no_remote_load" if module.scheme == "file" else "success"
         self.metrics.conversion(result, (time.monotonic() - started) * 1000)
@@ -479,3 +486,14 @@ class ModuleFetcher:
             removed = self.purge()
             if removed:
                 log.info("purged %d expired module(s) from %s", len(removed), self.cache.directory)
+
+
+def _name_the_module(err: FetchError, url: str) -> None:
+    """Prefix the module URL to a message that does not name it (e.g. "connection refused"), so the
+    one line says which plugin's module failed."""
+    try:
+        shown = parse_module_url(url).display
+    except FetchError:
+        return
+    if shown not in err.message:
+        err.args = (f"{shown}: {err.message}",)

@@ -23,10 +23,14 @@ class RootContext:
     Owns what Envoy attaches to the root: the tick timer, http_call tokens, the queue notifier and
     the last callout status (``proxy_get_status``)."""
 
-    host: StreamHost | None = None
+    __slots__ = (
+        "context_id", "created", "host", "local_reply_sent", "queue_notifier", "root", "status",
+        "tick_period_ms", "timer", "vm",
+    )
 
     def __init__(self, vm: PluginVM, context_id: int) -> None:
         self.vm = vm
+        self.host: StreamHost | None = None
         self.context_id = context_id
         self.root: RootContext = self
         self.created = False
@@ -62,6 +66,8 @@ class StreamContext:
     its memory cap.
     """
 
+    __slots__ = ("context_id", "created", "deleted", "host", "local_reply_sent", "root", "vm")
+
     def __init__(self, vm: PluginVM, context_id: int, root: RootContext, host: StreamHost) -> None:
         self.vm = vm
         self.context_id = context_id
@@ -71,35 +77,107 @@ class StreamContext:
         self.created = False
         self.deleted = False
 
+    # The methods below are the request path: each fills the export's preallocated argument
+    # slots (slot k = word 4k) and enters the guest once.
+
     # -- request path ------------------------------------------------------------------------
     def on_request_headers(self, num_headers: int, end_of_stream: bool) -> int:
-        return self.vm._headers_callback(self.vm._f_request_headers, self, num_headers, end_of_stream)
+        vm = self.vm
+        f = vm._f_request_headers
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = num_headers
+        raw[8] = 1 if end_of_stream else 0  # not passed to 0.1.0 modules (their nargs is 2)
+        return vm._invoke(f, self)
 
     def on_request_body(self, body_size: int, end_of_stream: bool) -> int:
-        return self.vm._call3(self.vm._f_request_body, self, body_size, 1 if end_of_stream else 0)
+        vm = self.vm
+        f = vm._f_request_body
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = body_size
+        raw[8] = 1 if end_of_stream else 0
+        return vm._invoke(f, self)
 
     def on_request_trailers(self, num_trailers: int) -> int:
-        return self.vm._call2(self.vm._f_request_trailers, self, num_trailers)
+        vm = self.vm
+        f = vm._f_request_trailers
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = num_trailers
+        return vm._invoke(f, self)
 
     # -- response path ------------------------------------------------------------------------
     def on_response_headers(self, num_headers: int, end_of_stream: bool) -> int:
-        return self.vm._headers_callback(self.vm._f_response_headers, self, num_headers, end_of_stream)
+        vm = self.vm
+        f = vm._f_response_headers
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = num_headers
+        raw[8] = 1 if end_of_stream else 0
+        return vm._invoke(f, self)
 
     def on_response_body(self, body_size: int, end_of_stream: bool) -> int:
-        return self.vm._call3(self.vm._f_response_body, self, body_size, 1 if end_of_stream else 0)
+        vm = self.vm
+        f = vm._f_response_body
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = body_size
+        raw[8] = 1 if end_of_stream else 0
+        return vm._invoke(f, self)
 
     def on_response_trailers(self, num_trailers: int) -> int:
-        return self.vm._call2(self.vm._f_response_trailers, self, num_trailers)
+        vm = self.vm
+        f = vm._f_response_trailers
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = num_trailers
+        return vm._invoke(f, self)
 
     # -- end of stream ------------------------------------------------------------------------
     def on_log(self) -> None:
-        self.vm._stream_on_log(self)
+        vm = self.vm
+        f = vm._f_log
+        if f is None:
+            return
+        f.raw[0] = self.context_id
+        vm.in_log = True
+        try:
+            vm._invoke(f, self)
+        finally:
+            vm.in_log = False
 
     def on_done(self) -> None:
-        self.vm._call1(self.vm._f_done, self)
+        """Stream contexts ignore on_done's return value (Envoy)."""
+        vm = self.vm
+        f = vm._f_done
+        if f is not None:
+            f.raw[0] = self.context_id
+            vm._invoke(f, self)
 
     def on_delete(self) -> None:
-        self.vm._stream_on_delete(self)
+        """Only for a context whose on_context_create ran; the context is then forgotten."""
+        vm = self.vm
+        try:
+            f = vm._f_delete
+            if f is not None and self.created and not self.deleted:
+                f.raw[0] = self.context_id
+                vm._invoke(f, self)
+        finally:
+            self.deleted = True
+            vm.contexts.pop(self.context_id, None)
 
     def __repr__(self) -> str:
         return f"StreamContext({self.context_id}, plugin={self.vm.settings.name!r})"

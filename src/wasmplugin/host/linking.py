@@ -12,6 +12,7 @@ arguments, effective context id and result.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -35,10 +36,8 @@ class CallState(threading.local):
 def _internal(vm: Any, name: str, exc: Exception, a: Any) -> int:
     if vm is None:
         return native.new_trap(f"host call {name} outside a plugin call")
-    try:
+    with contextlib.suppress(Exception):
         vm.internal_error(name, exc)
-    except Exception:
-        pass
     a[0] = INTERNAL_FAILURE
     return 0
 
@@ -105,7 +104,7 @@ def _traced(state: CallState, fn: HostFunction) -> Any:
         vm = state.vm
         args = tuple(i64_at(a, k) if t == "i64" else a[4 * k] for k, t in enumerate(kinds))
         context_id = vm.effective.context_id if vm is not None else -1
-        trap = inner(env, caller, a, n)
+        trap: int = inner(env, caller, a, n)
         if vm is not None and vm._tracer is not None:
             result = a[0] if has_result and not trap else 0
             try:
@@ -130,9 +129,7 @@ class CallbackFactory:
         key = (fn.params, fn.results)
         ty = self._functypes.get(key)
         if ty is None:
-            ty = wasmtime.FuncType(
-                [_VALTYPES[p]() for p in fn.params], [_VALTYPES[r]() for r in fn.results]
-            )
+            ty = wasmtime.FuncType([_VALTYPES[p]() for p in fn.params], [_VALTYPES[r]() for r in fn.results])
             self._functypes[key] = ty
         return ty
 
@@ -151,8 +148,15 @@ class CallbackFactory:
         mod = module.encode()
         name = fn.name.encode()
         err = native.linker_define_func_unchecked(
-            native.linker_ptr(linker), mod, len(mod), name, len(name), native.functype_ptr(ty), cb,
-            None, None,
+            native.linker_ptr(linker),
+            mod,
+            len(mod),
+            name,
+            len(name),
+            native.functype_ptr(ty),
+            cb,
+            None,
+            None,
         )
         if err:
             message = str(native.take_error(err))

@@ -27,8 +27,25 @@ CUSTOM_PREFIX = CUSTOM_NAMESPACE + "."
 
 #: Envoy's default histogram buckets (``stats_config.histogram_bucket_settings`` unset).
 DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
-    1800000, 3600000,
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    60000,
+    300000,
+    600000,
+    1800000,
+    3600000,
 )
 
 #: Host runtime stats Envoy keeps per Wasm runtime.

@@ -243,8 +243,10 @@ def describe(
     if abi is None:
         unknown = [e.name for e in exports if e.name.startswith("proxy_abi_version_")]
         detail = f" (found {', '.join(unknown)})" if unknown else ""
-        problems.append(f"missing or unknown Proxy-Wasm ABI version: no proxy_abi_version_0_1_0, "
-                        f"_0_2_0 or _0_2_1 function export{detail}")
+        problems.append(
+            f"missing or unknown Proxy-Wasm ABI version: no proxy_abi_version_0_1_0, "
+            f"_0_2_0 or _0_2_1 function export{detail}"
+        )
 
     imports: list[ImportInfo] = []
     host_imports: list[tuple[str, HostFunction]] = []
@@ -265,11 +267,18 @@ def describe(
             problem = f"type mismatch: the host's is {fn.signature}"
         supported = not problem
         imports.append(
-            ImportInfo(imp.module, imp_name, kind, sig, supported, supported and fn is not None
-                       and fn.implemented, problem)
+            ImportInfo(
+                imp.module,
+                imp_name,
+                kind,
+                sig,
+                supported,
+                supported and fn is not None and fn.implemented,
+                problem,
+            )
         )
-        if supported and fn is not None:
-            host_imports.append((imp.module, fn))
+        if supported and fn is not None and (imp.module, fn) not in host_imports:
+            host_imports.append((imp.module, fn))  # Go imports fd_write twice: define it once
 
     missing = [i for i in imports if not i.supported]
     for i in missing:
@@ -279,19 +288,24 @@ def describe(
         problems.append('does not export its linear memory as "memory"')
     allocator = next((a for a in _ALLOCATORS if a in func_sigs), None)
     if allocator is None:
-        problems.append("exports neither malloc nor proxy_on_memory_allocate "
-                        "(the host needs an allocator to return data)")
+        problems.append(
+            "exports neither malloc nor proxy_on_memory_allocate (the host needs an allocator to return data)"
+        )
     elif func_sigs[allocator] != _ALLOCATOR_TYPE:
-        problems.append(f"export {allocator} has type {format_signature(*func_sigs[allocator])}, "
-                        f"expected {format_signature(*_ALLOCATOR_TYPE)}")
+        problems.append(
+            f"export {allocator} has type {format_signature(*func_sigs[allocator])}, "
+            f"expected {format_signature(*_ALLOCATOR_TYPE)}"
+        )
     expected_types = dict(CALLBACK_TYPES)
     if abi is AbiVersion.V0_1_0:
         expected_types.update(_V010_HEADERS)
     for export_name, expected in expected_types.items():
         actual = func_sigs.get(export_name)
         if actual is not None and actual != expected:
-            problems.append(f"export {export_name} has type {format_signature(*actual)}, "
-                            f"expected {format_signature(*expected)}")
+            problems.append(
+                f"export {export_name} has type {format_signature(*actual)}, "
+                f"expected {format_signature(*expected)}"
+            )
 
     description = ModuleDescription(name, sha256, size, abi, imports, exports, memory, problems)
     return description, func_sigs, host_imports
@@ -307,8 +321,7 @@ def raise_for_problems(description: ModuleDescription) -> None:
         first = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise MissingImport(
-            f"imports {first.module}.{first.name} ({first.kind} {first.signature}), "
-            f"{first.problem}{more}",
+            f"imports {first.module}.{first.name} ({first.kind} {first.signature}), {first.problem}{more}",
             plugin=name,
         )
     if description.problems:

@@ -19,7 +19,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _bindings as _b
 
-_dll = _b.dll
+_dll = _b.dll  # type: ignore[attr-defined]
 
 
 def _entry(name: str, restype: Any, argtypes: list[Any] | None) -> Any:

@@ -13,7 +13,6 @@ map key, message field name, or decimal list index. The final value is encoded a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Union
 
 from wasmplugin.abi.values import PropertyValue, encode_value
 from wasmplugin.host.api import NodeInfo, StreamHost
@@ -31,7 +30,7 @@ class Message:
         self.encoded = encoded
 
 
-Value = Union[PropertyValue, Message]
+Value = PropertyValue | Message
 
 #: ``provider(path, stream) -> (value, segments consumed)`` or ``None`` when absent.
 Provider = Callable[[tuple[str, ...], StreamHost | None], tuple[Value, int] | None]
@@ -106,11 +105,13 @@ class PropertyResolver:
         found = provider(path, stream)
         if found is None:
             return None
-        value, consumed = found
-        for segment in path[consumed:]:
+        value: Value | None = found[0]
+        for segment in path[found[1] :]:
+            assert value is not None
             value = _index(value, segment)
             if value is None:
                 return None
+        assert value is not None
         return encode(value)
 
 
@@ -121,7 +122,7 @@ def _index(value: Value, segment: str) -> Value | None:
         found = value.get(segment)
         if found is None:
             found = value.get(segment.encode())  # type: ignore[call-overload]
-        return found  # type: ignore[no-any-return]
+        return found
     if isinstance(value, (list, tuple)) and segment.isdigit():
         i = int(segment)
         return value[i] if i < len(value) else None

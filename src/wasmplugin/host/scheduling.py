@@ -19,6 +19,8 @@ NS_PER_S = 1_000_000_000
 
 #: Virtual wall clock start: 2024-01-01T00:00:00Z, so timestamps look like real ones.
 VIRTUAL_EPOCH_NS = 1_704_067_200 * NS_PER_S
+#: Virtual monotonic clock start. Never 0: Go's runtime aborts when nanotime() returns zero.
+VIRTUAL_MONOTONIC_START_NS = NS_PER_S
 
 
 class SystemClock:
@@ -36,22 +38,23 @@ class VirtualClock:
 
     def __init__(self, start_ns: int = VIRTUAL_EPOCH_NS) -> None:
         self._wall_start = start_ns
-        self._elapsed_ns = 0
+        self._mono_ns = VIRTUAL_MONOTONIC_START_NS
 
     def now_ns(self) -> int:
-        return self._wall_start + self._elapsed_ns
+        return self._wall_start + (self._mono_ns - VIRTUAL_MONOTONIC_START_NS)
 
     def monotonic_ns(self) -> int:
-        return self._elapsed_ns
+        return self._mono_ns
 
     @property
     def elapsed_s(self) -> float:
-        return self._elapsed_ns / NS_PER_S
+        """Seconds advanced since the clock was created."""
+        return (self._mono_ns - VIRTUAL_MONOTONIC_START_NS) / NS_PER_S
 
-    def _set_elapsed(self, elapsed_ns: int) -> None:
-        if elapsed_ns < self._elapsed_ns:
+    def _advance_to(self, monotonic_ns: int) -> None:
+        if monotonic_ns < self._mono_ns:
             raise ValueError("a virtual clock never goes backwards")
-        self._elapsed_ns = elapsed_ns
+        self._mono_ns = monotonic_ns
 
 
 class _VirtualTimer:
@@ -126,9 +129,9 @@ class VirtualScheduler:
             self._drop_cancelled()
             if not self._timers or self._timers[0].due_ns > target:
                 break
-            self.clock._set_elapsed(max(self._timers[0].due_ns, self.clock.monotonic_ns()))
+            self.clock._advance_to(max(self._timers[0].due_ns, self.clock.monotonic_ns()))
             steps += self.run_until_idle()
-        self.clock._set_elapsed(target)
+        self.clock._advance_to(target)
         return steps + self.run_until_idle()
 
     def pending_timers(self) -> int:

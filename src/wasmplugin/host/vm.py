@@ -12,12 +12,13 @@ raises ``PluginFailed``. A fresh VM from the same ``CompiledModule`` is cheap (I
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import struct
 import traceback
 from collections.abc import Callable
 from ctypes import c_int32, c_size_t, c_void_p
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
@@ -64,7 +65,7 @@ class _CleanExit(Exception):
 
 class GuestFunc:
     """One exported function, ready for unchecked calls: its ``wasmtime_func_t`` address and a
-    preallocated val_raw array (8 slots, read/written as i32 words: slot ``k`` is word ``4k``)."""
+    preallocated val_raw array (≥ 8 slots, read/written as i32 words: slot ``k`` is word ``4k``)."""
 
     __slots__ = ("addr", "cargs", "func", "has_result", "name", "nargs", "raw")
 
@@ -74,8 +75,8 @@ class GuestFunc:
         self.name = name
         self.func = func  # owns the wasmtime_func_t struct at ``addr``
         self.addr = native.func_address(func)
-        self.raw = (c_int32 * 32)()
         self.nargs = max(nparams, nresults)
+        self.raw = (c_int32 * (4 * max(8, self.nargs)))()
         self.has_result = nresults > 0
         #: Arguments of wasmtime_func_call_unchecked, prebuilt: (context, func, args, n, trap out).
         self.cargs = (
@@ -206,11 +207,11 @@ class PluginVM:
         if self._deadline_hit:
             return f"start function exceeded the {self._deadline_ms} ms deadline"
         text = _cause(str(exc))
-        if "memory" in text and "limit" in text or "exceeds" in text and "memory" in text:
-            return f"{text} (memory limit {self._memory_limit // _MIB} MiB)"
+        if "memory" in text and ("limit" in text or "exceeds" in text):
+            return f"{text} (memory limit {_fmt_mib(self._memory_limit)})"
         return text
 
-    def _bind_exports(self, exports: wasmtime.InstanceExports) -> None:
+    def _bind_exports(self, exports: Any) -> None:
         sigs = self.module._func_signatures
 
         def get(name: str) -> GuestFunc | None:
@@ -247,7 +248,6 @@ class PluginVM:
         self._f_log = get("proxy_on_log")
         self._f_done = get("proxy_on_done")
         self._f_delete = get("proxy_on_delete")
-        self._headers_two_args = self.abi is AbiVersion.V0_1_0
 
     # ------------------------------------------------------------------------------------------
     # public lifecycle
@@ -345,7 +345,7 @@ class PluginVM:
             sig = self.module._func_signatures.get(name)
             if sig is None:
                 raise KeyError(f"plugin {self.plugin_name} has no exported function {name!r}")
-            if any(t != "i32" for t in (*sig[0], *sig[1])) or len(sig[0]) > 8 or len(sig[1]) > 1:
+            if any(t != "i32" for t in (*sig[0], *sig[1])) or len(sig[1]) > 1:
                 raise TypeError(f"{name} has type {sig}; only i32 functions can be called here")
             func = self._exports[name]
             assert isinstance(func, wasmtime.Func)
@@ -383,11 +383,13 @@ class PluginVM:
         self._deadline_epoch = self._ticker.epoch + self._deadline_ticks
         tls = self._tls
         prev = tls.vm
-        tls.vm = self
+        if prev is not self:
+            tls.vm = self
         if self._tracer is not None:
             self._tracer.guest_call(self.plugin_name, f.name, tuple(f.raw[0 : 4 * f.nargs : 4]))
         err = _call(*f.cargs)
-        tls.vm = prev
+        if prev is not self and prev is not None:
+            tls.vm = prev  # back to the VM whose host call led here (or a stale, harmless value)
         if err or self._trap.value:
             self._fail(f.name, err)
         return f.raw[0]
@@ -414,30 +416,6 @@ class PluginVM:
         raw[4] = a
         raw[8] = b
         return self._invoke(f, ctx)
-
-    def _headers_callback(self, f: GuestFunc | None, ctx: StreamContext, n: int, eos: bool) -> int:
-        if f is None:
-            return 0
-        raw = f.raw
-        raw[0] = ctx.context_id
-        raw[4] = n
-        raw[8] = 1 if eos else 0  # ignored by 0.1.0 (nargs 2)
-        return self._invoke(f, ctx)
-
-    def _stream_on_log(self, ctx: StreamContext) -> None:
-        self.in_log = True
-        try:
-            self._call1(self._f_log, ctx)
-        finally:
-            self.in_log = False
-
-    def _stream_on_delete(self, ctx: StreamContext) -> None:
-        try:
-            if ctx.created and not ctx.deleted:
-                self._call1(self._f_delete, ctx)
-        finally:
-            ctx.deleted = True
-            self.contexts.pop(ctx.context_id, None)
 
     def _run_start_function(self, f: GuestFunc, ctx: Context) -> None:
         """Run _initialize / _start / main / __main_void; proc_exit(0) there is a normal end."""
@@ -563,9 +541,7 @@ class PluginVM:
         """A bug in the host or its embedder surfaced inside a host call: log it (the guest gets
         INTERNAL_FAILURE)."""
         where = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        self.services.log.log(
-            self.plugin_name, LogLevel.CRITICAL, f"host error in {hostcall}: {where}"
-        )
+        self.services.log.log(self.plugin_name, LogLevel.CRITICAL, f"host error in {hostcall}: {where}")
 
     # ------------------------------------------------------------------------------------------
     # asynchronous deliveries (through services.scheduler)
@@ -609,9 +585,7 @@ class PluginVM:
     def _http_call_done(self, root: RootContext, token: int, response: HttpCallResponse | None) -> None:
         self.services.scheduler.call_soon(lambda: self._http_call_response(root, token, response))
 
-    def _http_call_response(
-        self, root: RootContext, token: int, response: HttpCallResponse | None
-    ) -> None:
+    def _http_call_response(self, root: RootContext, token: int, response: HttpCallResponse | None) -> None:
         if not self._alive() or self.contexts.get(root.context_id) is not root:
             return
         f = self._f_http_call_response
@@ -659,10 +633,8 @@ class PluginVM:
         if self._closed or root is None:
             return
         if self.failure is None:
-            try:
+            with contextlib.suppress(PluginRuntimeError):
                 self._call1(self._f_delete, root)
-            except PluginRuntimeError:
-                pass
         self._release()
 
     # ------------------------------------------------------------------------------------------
@@ -685,7 +657,14 @@ class PluginVM:
             _U32.pack_into(mem.view, ptr_ptr, 0)
             _U32.pack_into(mem.view, size_ptr, 0)
             return 0
-        p = self.alloc(n)
+        f = self._f_malloc
+        f.raw[0] = n
+        if self._tracer is not None:
+            self._tracer.guest_call(self.plugin_name, f.name, (n,))
+        err = _call(*f.cargs)
+        if err or self._trap2.value:
+            self._nested_failure(f.name, err)
+        p = f.raw[0] & 0xFFFFFFFF
         if p == 0:
             return 6  # INVALID_MEMORY_ACCESS: allocation failed
         if p + n > mem.size:

@@ -36,7 +36,7 @@ class AdminBackend(Protocol):
     async def stats(self) -> ProcessStats: ...
     async def config_dump(self) -> dict[str, Any]: ...
     async def clusters_text(self) -> str: ...
-    def server_info(self) -> dict[str, Any]: ...
+    async def server_info(self) -> dict[str, Any]: ...
     async def set_log_level(self, logger: str | None, level: LogLevel) -> None: ...
     def log_levels(self) -> dict[str, str]: ...
     def quit(self) -> None: ...
@@ -79,7 +79,7 @@ async def handle(backend: AdminBackend, method: str, target: str) -> Response:
     if path == "/clusters":
         return _text(200, await backend.clusters_text())
     if path == "/server_info":
-        return 200, "application/json", (json.dumps(backend.server_info(), indent=2) + "\n").encode()
+        return 200, "application/json", (json.dumps(await backend.server_info(), indent=2) + "\n").encode()
     if path == "/logging":
         if method == "POST" and query:
             for name, value in query:
@@ -131,9 +131,7 @@ class AdminProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             if self.transport is not None:
-                self.transport.write(
-                    http1.render_local_reply(http1.BAD_REQUEST, self.date.get(), close=True)
-                )
+                self.transport.write(http1.render_local_reply(http1.BAD_REQUEST, self.date.get(), close=True))
                 self.transport.close()
 
     def on_message_begin(self) -> None:

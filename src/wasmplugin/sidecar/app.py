@@ -42,9 +42,7 @@ class SidecarOptions:
 class Sidecar:
     """Inbound (SERVER) and outbound (CLIENT) listeners over one upstream pool."""
 
-    def __init__(
-        self, options: SidecarOptions, state: ConfigState, pool: UpstreamPool | None = None
-    ) -> None:
+    def __init__(self, options: SidecarOptions, state: ConfigState, pool: UpstreamPool | None = None) -> None:
         self.options = options
         self.limits = options.limits
         self._state = state

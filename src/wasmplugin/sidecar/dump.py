@@ -23,7 +23,9 @@ T_SIDECAR = "type.googleapis.com/wasmplugin.admin.v1.SidecarConfigDump"
 T_TYPED_EXT = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
 T_WASM = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 T_RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
-T_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+T_HCM = (
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
 
 
 def _iso(ts: float) -> str:
@@ -188,15 +190,18 @@ def config_dump(
         "reload_failures": reload_status.failures if reload_status else 0,
         "warnings": list(state.warnings),
         "plugins": plugins,
-        "chain_plan": state.plan,
     }
     return {
         "configs": [
-            {"@type": T_BOOTSTRAP, "bootstrap": {"node": node_obj, "admin": {"address": _socket(address, ports.get("admin"))}}},
+            {
+                "@type": T_BOOTSTRAP,
+                "bootstrap": {"node": node_obj, "admin": {"address": _socket(address, ports.get("admin"))}},
+            },
             {"@type": T_LISTENERS, "version_info": version, "dynamic_listeners": listeners},
             {"@type": T_CLUSTERS, "version_info": version, "dynamic_active_clusters": clusters},
             {"@type": T_ECDS, "ecds_filters": ecds},
             own,
+            *([state.plan] if state.plan and "@type" in state.plan else []),
         ]
     }
 

@@ -16,6 +16,9 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"upgrade"}
 )
 
+#: Lengths of the hop-by-hop names (plus ``expect``): most fields skip ``lower()`` on this test.
+HOP_LENGTHS = frozenset(len(n) for n in HOP_BY_HOP) | {6}
+
 CRLF = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -89,6 +92,7 @@ UPSTREAM_RESET = LocalReply(
     b"upstream connect error or disconnect/reset before headers. reset reason: connection termination",
     "upstream_reset_before_response_started{connection_termination}",
 )
+NO_HEALTHY_UPSTREAM = LocalReply(503, b"no healthy upstream", "no_healthy_upstream")
 UPSTREAM_TIMEOUT = LocalReply(504, b"upstream request timeout", "upstream_response_timeout")
 HEADERS_TOO_LARGE = LocalReply(431, b"Request Header Fields Too Large", "http1.headers_too_large")
 BAD_REQUEST = LocalReply(400, b"Bad Request", "http1.codec_error")

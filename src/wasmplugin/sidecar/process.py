@@ -154,14 +154,14 @@ class SidecarProcess:
             sock = bind_tcp(cfg.address, cfg.admin_port)
             self.admin_port = bound_port(sock)
             self.admin_server = await serve_socket(loop, sock, lambda: AdminProtocol(self))
+        self.reloader = Reloader(
+            self.builder,
+            self.apply_state,
+            interval_s=cfg.reload_interval_s,
+            log=self._config_log,
+            initial_fingerprint=fingerprint,
+        )
         if cfg.watch:
-            self.reloader = Reloader(
-                self.builder,
-                self.apply_state,
-                interval_s=cfg.reload_interval_s,
-                log=self._config_log,
-                initial_fingerprint=fingerprint,
-            )
             self.reloader.start()
 
     def apply_state(self, state: ConfigState) -> None:
@@ -194,7 +194,11 @@ class SidecarProcess:
 
     @property
     def version(self) -> int:
-        return self.reloader.status.version if self.reloader else (self.sidecar.state.version if self.sidecar else 0)
+        return (
+            self.reloader.status.version
+            if self.reloader
+            else (self.sidecar.state.version if self.sidecar else 0)
+        )
 
     # -- AdminBackend ------------------------------------------------------------------------------
     def is_ready(self) -> bool:
@@ -275,7 +279,10 @@ class SidecarProcess:
                 lines.append(p + "health_flags::healthy")
         return "\n".join(lines) + ("\n" if lines else "")
 
-    def server_info(self) -> dict[str, Any]:
+    async def server_info(self) -> dict[str, Any]:
+        return self.server_info_sync()
+
+    def server_info_sync(self) -> dict[str, Any]:
         status = self.reloader.status if self.reloader else None
         return {
             "version": f"wasmplugin/{__version__}",

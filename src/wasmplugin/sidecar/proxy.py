@@ -47,7 +47,7 @@ from wasmplugin.chain.api import (
     StreamInfo,
 )
 from wasmplugin.sidecar import http1
-from wasmplugin.sidecar.http1 import CRLF, HOP_BY_HOP, LAST_CHUNK, LocalReply, encode_chunk
+from wasmplugin.sidecar.http1 import CRLF, HOP_BY_HOP, HOP_LENGTHS, LAST_CHUNK, LocalReply, encode_chunk
 from wasmplugin.sidecar.routing import Cluster
 from wasmplugin.sidecar.stats import ClusterStats, ListenerStats
 from wasmplugin.sidecar.upstream import UpstreamConnection, UpstreamPool
@@ -128,8 +128,12 @@ class DownstreamConnection(asyncio.Protocol):
     """One client connection: parses requests, queues pipelined ones, writes responses in order."""
 
     __slots__ = (
+        "_chunked",
+        "_clen",
+        "_expect",
         "_header_bytes",
         "_headers",
+        "_host",
         "_in_trailers",
         "_paused",
         "_trailers",
@@ -165,6 +169,10 @@ class DownstreamConnection(asyncio.Protocol):
         self._trailers: list[tuple[bytes, bytes]] | None = None
         self._in_trailers = False
         self._header_bytes = 0
+        self._clen = -1
+        self._chunked = False
+        self._expect = False
+        self._host: bytes | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -281,6 +289,10 @@ class DownstreamConnection(asyncio.Protocol):
         self._trailers = None
         self._in_trailers = False
         self._header_bytes = 0
+        self._clen = -1
+        self._chunked = False
+        self._expect = False
+        self._host = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -302,18 +314,32 @@ class DownstreamConnection(asyncio.Protocol):
         limits = self.lc.limits
         if len(headers) > limits.max_headers_count or self._header_bytes > limits.max_request_headers_bytes:
             raise HeaderLimitExceeded()
+        n = len(name)
+        if n == 14:
+            if name.lower() == b"content-length":
+                self._clen = int(value) if value.isdigit() else -1
+        elif n == 4:
+            if name.lower() == b"host":
+                self._host = value
+        elif n == 17:
+            if name.lower() == b"transfer-encoding":
+                self._chunked = b"chunked" in value.lower()
+        elif n == 6 and name.lower() == b"expect":
+            self._expect = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
         parser = self.parser
         self._in_trailers = True
-        ex = Exchange(
-            self,
-            parser.get_method(),
-            self._url,
-            self._headers,
-            parser.get_http_version() == "1.1",
-            parser.should_keep_alive(),
-        )
+        http11 = parser.get_http_version() == "1.1"
+        ex = Exchange(self, parser.get_method(), self._url, self._headers, http11, parser.should_keep_alive())
+        ex.authority = self._host
+        if self._chunked:
+            ex.req_chunked = True
+        elif self._clen >= 0:
+            ex.req_length = self._clen
+        if self._expect and http11:
+            # Envoy answers 100-continue itself and does not forward the expectation.
+            self.wbuf.append(http1.CONTINUE_100)
         self.parsing = ex
         self.lc.stats.rq_total += 1
         self.lc.stats.rq_active += 1
@@ -358,6 +384,12 @@ class DownstreamConnection(asyncio.Protocol):
             self.close()
 
 
+def _hop(name: bytes) -> bool:
+    """Connection-scoped (or ``expect``, which the proxy answers itself): not forwarded."""
+    lk = name.lower()
+    return lk in HOP_BY_HOP or lk == b"expect"
+
+
 def _request_id() -> bytes:
     r = random.getrandbits(128)
     h = b"%032x" % r
@@ -369,6 +401,7 @@ class Exchange:
 
     __slots__ = (
         "_pending_body",
+        "authority",
         "chainset",
         "cluster",
         "conn",
@@ -382,6 +415,7 @@ class Exchange:
         "pending",
         "pending_bytes",
         "replay",
+        "replay_bytes",
         "req_chunked",
         "req_done",
         "req_headers",
@@ -433,6 +467,7 @@ class Exchange:
         self.pending: list[bytes] = []
         self.pending_bytes = 0
         self.replay: list[bytes] | None = []
+        self.replay_bytes = 0
         self.retried = False
         self.resp_started = False
         self.resp_chunked = False
@@ -444,17 +479,7 @@ class Exchange:
         self.stream: ChainStream | None = None
         #: Body bytes that arrived before this (pipelined) exchange became active.
         self._pending_body: list[bytes] | None = None
-        for name, value in headers:
-            n = len(name)
-            if n == 14 and name.lower() == b"content-length":
-                self.req_length = int(value)
-            elif n == 17 and name.lower() == b"transfer-encoding":
-                self.req_chunked = b"chunked" in value.lower()
-            elif n == 6 and http11 and name.lower() == b"expect" and value.lower() == b"100-continue":
-                # Envoy answers 100-continue itself and does not forward the expectation.
-                conn.wbuf.append(http1.CONTINUE_100)
-        if self.req_chunked:
-            self.req_length = -1
+        self.authority: bytes | None = None
 
     @property
     def has_body(self) -> bool:
@@ -470,11 +495,7 @@ class Exchange:
             cluster = state.routes.inbound
             port = cluster.port if cluster is not None else 0
         else:
-            authority = None
-            for name, value in self.req_headers:
-                if len(name) == 4 and name.lower() == b"host":
-                    authority = value
-                    break
+            authority = self.authority
             cluster = state.routes.route_outbound(authority)
             port = cluster.port if cluster is not None else _authority_port(authority)
         self.cluster = cluster
@@ -547,11 +568,8 @@ class Exchange:
         if cluster is None:
             self.local_reply(http1.NO_ROUTE)
             return
-        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n"]
-        for name, value in self.req_headers:
-            if name.lower() in HOP_BY_HOP or (len(name) == 6 and name.lower() == b"expect"):
-                continue
-            parts.append(name + b": " + value + CRLF)
+        parts = [b"%s %s HTTP/1.1\r\n" % (self.method, self.url)]
+        parts += [b"%s: %s\r\n" % hv for hv in self.req_headers if len(hv[0]) not in HOP_LENGTHS or not _hop(hv[0])]
         if self.req_chunked:
             parts.append(b"transfer-encoding: chunked\r\n")
             self.up_chunked = True
@@ -566,6 +584,9 @@ class Exchange:
         if self.cstats is None:
             self.cstats = self.lc.cluster_stats(cluster)
             self.cstats.rq_total += 1
+        if not cluster.endpoints:
+            self._upstream_failure(http1.NO_HEALTHY_UPSTREAM)
+            return
         key = (cluster.name, cluster.pick())
         conn = None if fresh else self.lc.pool.acquire(key)
         if conn is not None:
@@ -599,7 +620,8 @@ class Exchange:
         replay = self.replay
         if replay is not None:
             replay.append(data)
-            if len(replay) > 64 or sum(map(len, replay)) > _REPLAY_MAX:
+            self.replay_bytes += len(data)
+            if self.replay_bytes > _REPLAY_MAX:
                 self.replay = None
         up = self.upstream
         if up is not None:
@@ -636,9 +658,7 @@ class Exchange:
             self._drain()
             return
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-        for name, value in headers:
-            if name.lower() not in HOP_BY_HOP:
-                parts.append(name + b": " + value + CRLF)
+        parts += [b"%s: %s\r\n" % hv for hv in headers if len(hv[0]) not in HOP_LENGTHS or not _hop(hv[0])]
         if length < 0:
             self._body_framing(parts)
         if self.resp_close:
@@ -761,9 +781,7 @@ class Exchange:
         close = self.resp_close or (not self.req_done and self.has_body)
         self.status = reply.status
         self.conn.wbuf.append(
-            http1.render_local_reply(
-                reply, self.lc.date.get(), close=close, head_only=self.method == _HEAD
-            )
+            http1.render_local_reply(reply, self.lc.date.get(), close=close, head_only=self.method == _HEAD)
         )
         self.resp_close = close
         self.resp_started = True
@@ -1057,4 +1075,3 @@ def _authority_port(authority: bytes | None) -> int:
         if sep and port.isdigit():
             return int(port)
     return 80
-

@@ -19,13 +19,17 @@ def announce(cfg: ServeConfig, ports: dict[str, int], state: Any, workers: int =
     target = f"{inbound.endpoints[0]}" if inbound is not None and inbound.endpoints else "-"
     port = inbound.port if inbound is not None else 0
     plugins = len({p["name"] for p in state.plugins})
-    print(f"wasmplugin serve: workload {cfg.workload}, config version {state.version}, "
-          f"{plugins} plugin(s), {workers} worker(s)")
+    print(
+        f"wasmplugin serve: workload {cfg.workload}, config version {state.version}, "
+        f"{plugins} plugin(s), {workers} worker(s)"
+    )
     print(f"  inbound   {a}:{ports['inbound']} -> {target} (SERVER, port {port})")
     print(f"  outbound  {a}:{ports['outbound']} ({len(routes.outbound)} cluster(s), CLIENT)")
     print(f"  admin     {a}:{ports['admin']}")
-    print(f"ready inbound={a}:{ports['inbound']} outbound={a}:{ports['outbound']} admin={a}:{ports['admin']}",
-          flush=True)
+    print(
+        f"ready inbound={a}:{ports['inbound']} outbound={a}:{ports['outbound']} admin={a}:{ports['admin']}",
+        flush=True,
+    )
 
 
 def install_loop() -> None:

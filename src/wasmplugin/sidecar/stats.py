@@ -179,8 +179,15 @@ def plugin_stats_lines(plugin: str, stats: object) -> tuple[str, str]:
 PLUGIN_PROM_TYPES = "".join(
     f"# TYPE envoy_wasm_filter_{s} {'gauge' if s == 'callback_time_max_us' else 'counter'}\n"
     for s in (
-        "rq_total", "failures", "denied", "bypassed", "reloads", "local_replies", "callbacks",
-        "callback_time_us", "callback_time_max_us",
+        "rq_total",
+        "failures",
+        "denied",
+        "bypassed",
+        "reloads",
+        "local_replies",
+        "callbacks",
+        "callback_time_us",
+        "callback_time_max_us",
     )
 )
 
@@ -232,6 +239,7 @@ def merge_prometheus(texts: list[str]) -> str:
     """Add up samples with the same name and labels; comment lines kept once, in order."""
     order: list[str] = []
     values: dict[str, float | str] = {}
+    v: float | None
     for text in texts:
         for line in text.splitlines():
             if not line:
@@ -251,8 +259,9 @@ def merge_prometheus(texts: list[str]) -> str:
                 values[key] = prev + v
     out: list[str] = []
     for key in order:
-        v = values[key]
-        out.append(key if key.startswith("#") else f"{key} {_fmt_num(v) if isinstance(v, float) else v}")
+        val = values[key]
+        shown = _fmt_num(val) if isinstance(val, float) else val
+        out.append(key if key.startswith("#") else f"{key} {shown}")
     return "\n".join(out) + ("\n" if out else "")
 
 

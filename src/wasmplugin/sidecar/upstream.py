@@ -45,7 +45,9 @@ class UpstreamConnection(asyncio.Protocol):
     """One keep-alive connection to an endpoint."""
 
     __slots__ = (
+        "_chunked",
         "_close_delimited",
+        "_length",
         "_headers",
         "_in_trailers",
         "_status_reason",
@@ -82,6 +84,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._in_trailers = False
         self._status_reason = b""
         self._close_delimited = False
+        self._length = -1
+        self._chunked = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -160,6 +164,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers = []
         self._trailers = None
         self._in_trailers = False
+        self._length = -1
+        self._chunked = False
 
     def on_status(self, status: bytes) -> None:
         self._status_reason = status
@@ -169,8 +175,14 @@ class UpstreamConnection(asyncio.Protocol):
             if self._trailers is None:
                 self._trailers = []
             self._trailers.append((name, value))
-        else:
-            self._headers.append((name, value))
+            return
+        self._headers.append((name, value))
+        n = len(name)
+        if n == 14:
+            if name.lower() == b"content-length":
+                self._length = int(value)
+        elif n == 17 and name.lower() == b"transfer-encoding":
+            self._chunked = b"chunked" in value.lower()
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -178,14 +190,8 @@ class UpstreamConnection(asyncio.Protocol):
         if 100 <= status < 200:
             return  # interim response (100 Continue ...): the final one follows
         self.keep_alive = parser.should_keep_alive()
-        length = -1
-        chunked = False
-        for name, value in self._headers:
-            n = len(name)
-            if n == 14 and name.lower() == b"content-length":
-                length = int(value)
-            elif n == 17 and name.lower() == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
+        length = self._length
+        chunked = self._chunked
         self._in_trailers = True
         self.response_started = True
         if self.head_request or status in (204, 304):

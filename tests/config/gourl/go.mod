@@ -1,3 +1,4 @@
 module wasmplugin.test/gourl
 
-go 1.22
+// Go < 1.26 keeps GODEBUG urlstrictcolons=0, as Kubernetes and Istio (go.mod go 1.24/1.25) do.
+go 1.24

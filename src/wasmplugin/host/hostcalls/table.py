@@ -104,7 +104,11 @@ ENV_FUNCTIONS: tuple[HostFunction, ...] = (
 
 
 def _wasi(
-    name: str, params: int | tuple[str, ...], shim: object, *, results: tuple[str, ...] = ("i32",),
+    name: str,
+    params: int | tuple[str, ...],
+    shim: object,
+    *,
+    results: tuple[str, ...] = ("i32",),
     implemented: bool = True,
 ) -> HostFunction:
     p = i32s(params) if isinstance(params, int) else params
@@ -126,13 +130,17 @@ WASI_FUNCTIONS: tuple[HostFunction, ...] = (
     _wasi("fd_fdstat_get", 2, wasi.fd_fdstat_get),
     _wasi("fd_fdstat_set_flags", 2, wasi._errno("fd_fdstat_set_flags", wasi.NOSYS), implemented=False),
     _wasi(
-        "fd_fdstat_set_rights", (_I, I64, I64), wasi._stdio_only("fd_fdstat_set_rights"),
+        "fd_fdstat_set_rights",
+        (_I, I64, I64),
+        wasi._stdio_only("fd_fdstat_set_rights"),
         implemented=False,
     ),
     _wasi("fd_filestat_get", 2, wasi._errno("fd_filestat_get", wasi.BADF), implemented=False),
     _wasi("fd_filestat_set_size", (_I, I64), wasi._stdio_only("fd_filestat_set_size"), implemented=False),
     _wasi(
-        "fd_filestat_set_times", (_I, I64, I64, _I), wasi._stdio_only("fd_filestat_set_times"),
+        "fd_filestat_set_times",
+        (_I, I64, I64, _I),
+        wasi._stdio_only("fd_filestat_set_times"),
         implemented=False,
     ),
     _wasi("fd_pread", (_I, _I, _I, I64, _I), wasi._errno("fd_pread", wasi.NOSYS), implemented=False),
@@ -149,12 +157,16 @@ WASI_FUNCTIONS: tuple[HostFunction, ...] = (
     _wasi("path_create_directory", 3, wasi._errno("path_create_directory", wasi.NOTSUP), implemented=False),
     _wasi("path_filestat_get", 5, wasi._errno("path_filestat_get", wasi.NOTSUP), implemented=False),
     _wasi(
-        "path_filestat_set_times", (_I, _I, _I, _I, I64, I64, _I),
-        wasi._errno("path_filestat_set_times", wasi.NOTSUP), implemented=False,
+        "path_filestat_set_times",
+        (_I, _I, _I, _I, I64, I64, _I),
+        wasi._errno("path_filestat_set_times", wasi.NOTSUP),
+        implemented=False,
     ),
     _wasi("path_link", 7, wasi._errno("path_link", wasi.NOTSUP), implemented=False),
     _wasi(
-        "path_open", (_I, _I, _I, _I, _I, I64, I64, _I, _I), wasi._errno("path_open", wasi.NOENT),
+        "path_open",
+        (_I, _I, _I, _I, _I, I64, I64, _I, _I),
+        wasi._errno("path_open", wasi.NOENT),
         implemented=False,
     ),
     _wasi("path_readlink", 6, wasi._errno("path_readlink", wasi.NOTSUP), implemented=False),
