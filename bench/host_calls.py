@@ -37,15 +37,25 @@ from wasmplugin.host.vm import PluginVM
 ROOT = Path(__file__).resolve().parents[1]
 HEADER_MODIFIER = ROOT / "plugins" / "header-modifier" / "plugin.wasm"
 LOOP_WAT = ROOT / "bench" / "wat" / "hostcall_loop.wat"
-CONFIG = json.dumps({
-    "request_headers": [{"name": "x-custom-header", "value": "added-by-wasm"},
-                        {"name": "x-request-id", "value": "generated-id"}],
-    "response_headers": [{"name": "x-processed-by", "value": "wasm-plugin"}],
-    "enable_logging": True,
-    "log_level": "info",
-}).encode()
-REQ = [(b":authority", b"example.com"), (b":path", b"/api/items"), (b":method", b"GET"),
-       (b":scheme", b"http"), (b"user-agent", b"wrk"), (b"x-request-id", b"9b1f7e4a")]
+CONFIG = json.dumps(
+    {
+        "request_headers": [
+            {"name": "x-custom-header", "value": "added-by-wasm"},
+            {"name": "x-request-id", "value": "generated-id"},
+        ],
+        "response_headers": [{"name": "x-processed-by", "value": "wasm-plugin"}],
+        "enable_logging": True,
+        "log_level": "info",
+    }
+).encode()
+REQ = [
+    (b":authority", b"example.com"),
+    (b":path", b"/api/items"),
+    (b":method", b"GET"),
+    (b":scheme", b"http"),
+    (b"user-agent", b"wrk"),
+    (b"x-request-id", b"9b1f7e4a"),
+]
 RESP = [(b":status", b"200"), (b"content-length", b"5"), (b"content-type", b"text/plain")]
 
 
@@ -97,6 +107,7 @@ def loop_rows(runtime: WasmRuntime, repeat: int) -> list[Row]:
         ("loop_add_header", "proxy_add_header_map_value"),
         ("loop_get_header", "proxy_get_header_map_value (+ guest malloc)"),
     ]:
+
         def loop(n: int, export: str = export) -> None:
             vm.call_export(export, n, context_id=stream.context_id)
             assert host.request_headers is not None
@@ -110,15 +121,23 @@ def loop_rows(runtime: WasmRuntime, repeat: int) -> list[Row]:
 def request_row(runtime: WasmRuntime, requests: int, repeat: int) -> Row:
     module = runtime.compile(HEADER_MODIFIER.read_bytes(), name="bench.header-modifier")
     sink = CountingSink()
-    vm = PluginVM(runtime, module, PluginSettings(name="bench.header-modifier", configuration=CONFIG),
-                  make_services(log=sink))
+    vm = PluginVM(
+        runtime,
+        module,
+        PluginSettings(name="bench.header-modifier", configuration=CONFIG),
+        make_services(log=sink),
+    )
     vm.start()
     hosts: list[SimpleStreamHost] = []
 
     def prepare(n: int) -> None:
-        hosts[:] = [SimpleStreamHost(request_headers=HeaderMap.from_lowered(list(REQ)),
-                                     response_headers=HeaderMap.from_lowered(list(RESP)))
-                    for _ in range(n)]
+        hosts[:] = [
+            SimpleStreamHost(
+                request_headers=HeaderMap.from_lowered(list(REQ)),
+                response_headers=HeaderMap.from_lowered(list(RESP)),
+            )
+            for _ in range(n)
+        ]
 
     def run(n: int) -> None:
         create = vm.create_stream
@@ -140,8 +159,12 @@ def request_row(runtime: WasmRuntime, requests: int, repeat: int) -> Row:
         cpus.append((time.thread_time() - c) / requests * 1e6)
         walls.append((time.perf_counter() - w) / requests * 1e6)
     check = hosts[-1]
-    assert check.request_headers is not None and check.request_headers.get("x-custom-header") == b"added-by-wasm"
-    assert check.response_headers is not None and check.response_headers.get("x-processed-by") == b"wasm-plugin"
+    assert (
+        check.request_headers is not None and check.request_headers.get("x-custom-header") == b"added-by-wasm"
+    )
+    assert (
+        check.response_headers is not None and check.response_headers.get("x-processed-by") == b"wasm-plugin"
+    )
     assert sink.count > 0
     vm.close()
     return ("header-modifier: one request, all callbacks (13 host calls)", walls, cpus)
@@ -157,14 +180,18 @@ def main() -> None:
     if HEADER_MODIFIER.exists():
         rows.append(request_row(runtime, args.requests, args.repeat))
     runtime.close()
-    print(f"# host call costs — {platform.python_implementation()} {platform.python_version()}, "
-          f"wasmtime 50.0.1, best / median of {args.repeat} runs, µs")
+    print(
+        f"# host call costs — {platform.python_implementation()} {platform.python_version()}, "
+        f"wasmtime 50.0.1, best / median of {args.repeat} runs, µs"
+    )
     print()
     print("| measure | CPU best | CPU median | wall best | wall median |")
     print("|---|---:|---:|---:|---:|")
     for label, walls, cpus in rows:
-        print(f"| {label} | {min(cpus):.2f} | {statistics.median(cpus):.2f} | "
-              f"{min(walls):.2f} | {statistics.median(walls):.2f} |")
+        print(
+            f"| {label} | {min(cpus):.2f} | {statistics.median(cpus):.2f} | "
+            f"{min(walls):.2f} | {statistics.median(walls):.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -102,7 +102,9 @@ class InvalidWasmBinary(FetchError):
 
 
 class PullSecretError(FetchError):
-    """A pull secret was requested but is empty or not a docker config (istio: "missing image pulling secret")."""
+    """A pull secret was requested but is empty or not a docker config.
+
+    istio-agent: "missing image pulling secret"."""
 
 
 class InsecureTokenRealm(AuthenticationFailed):

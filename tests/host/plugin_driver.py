@@ -65,8 +65,9 @@ def parse_report(body: bytes) -> dict[str, str]:
     return out
 
 
-def _wait_for_resume(host: SimpleStreamHost, scheduler: VirtualScheduler, stream_type: int,
-                     max_seconds: float) -> None:
+def _wait_for_resume(
+    host: SimpleStreamHost, scheduler: VirtualScheduler, stream_type: int, max_seconds: float
+) -> None:
     """Let asynchronous work run until the plugin resumes ``stream_type`` or replies."""
     waited = 0.0
     scheduler.run_until_idle()
@@ -88,10 +89,15 @@ def exchange(
     response_body: bytes = b"",
     max_wait_s: float = 2.0,
 ) -> Exchange:
-    req = HeaderMap([(":method", method), (":path", path), (":authority", "app.local"), (":scheme", "http"),
-                     *headers])
-    host = SimpleStreamHost(request_headers=req, response_headers=HeaderMap(), request_body=BodyBuffer(),
-                            response_body=BodyBuffer())
+    req = HeaderMap(
+        [(":method", method), (":path", path), (":authority", "app.local"), (":scheme", "http"), *headers]
+    )
+    host = SimpleStreamHost(
+        request_headers=req,
+        response_headers=HeaderMap(),
+        request_body=BodyBuffer(),
+        response_body=BodyBuffer(),
+    )
     stream = vm.create_stream(host)
     ex = Exchange(host, stream)
     action = stream.on_request_headers(len(req), not body)

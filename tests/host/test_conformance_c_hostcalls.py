@@ -51,7 +51,9 @@ def rt() -> Iterator[WasmRuntime]:
 
 @pytest.fixture(scope="module")
 def modules(rt: WasmRuntime) -> dict[str, CompiledModule]:
-    return {abi: rt.compile((C_DIR / f).read_bytes(), name="default.c-hostcalls") for abi, f in VARIANTS.items()}
+    return {
+        abi: rt.compile((C_DIR / f).read_bytes(), name="default.c-hostcalls") for abi, f in VARIANTS.items()
+    }
 
 
 @pytest.fixture(params=list(VARIANTS))
@@ -61,11 +63,16 @@ def abi(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def upstreams(scheduler: VirtualScheduler) -> ScriptedUpstreams:
-    return ScriptedUpstreams(scheduler, {
-        "backend": HttpCallResponse(headers=((b":status", b"201"), (b"x-b", b"1")), body=b"called back",
-                                    trailers=()),
-        "flaky": None,
-    }, delay_s=0.005)
+    return ScriptedUpstreams(
+        scheduler,
+        {
+            "backend": HttpCallResponse(
+                headers=((b":status", b"201"), (b"x-b", b"1")), body=b"called back", trailers=()
+            ),
+            "flaky": None,
+        },
+        delay_s=0.005,
+    )
 
 
 @pytest.fixture
@@ -74,15 +81,32 @@ def services(scheduler: VirtualScheduler, upstreams: ScriptedUpstreams) -> HostS
 
 
 @pytest.fixture
-def start(rt: WasmRuntime, modules: dict[str, CompiledModule], services: HostServices) -> Iterator[Callable[..., PluginVM]]:
+def start(
+    rt: WasmRuntime, modules: dict[str, CompiledModule], services: HostServices
+) -> Iterator[Callable[..., PluginVM]]:
     vms: list[PluginVM] = []
 
-    def start_(abi: str = "0.2.1", config: dict[str, object] | None = None, *, vm_config: bytes = b"",
-               env: tuple[tuple[str, str], ...] = (), services_: HostServices | None = None) -> PluginVM:
-        vm = PluginVM(rt, modules[abi], PluginSettings(
-            name="default.c-hostcalls", root_id="c-hostcalls", vm_id="vm-c",
-            configuration=json.dumps(config or {}).encode(), vm_configuration=vm_config, env=env,
-        ), services_ or services)
+    def start_(
+        abi: str = "0.2.1",
+        config: dict[str, object] | None = None,
+        *,
+        vm_config: bytes = b"",
+        env: tuple[tuple[str, str], ...] = (),
+        services_: HostServices | None = None,
+    ) -> PluginVM:
+        vm = PluginVM(
+            rt,
+            modules[abi],
+            PluginSettings(
+                name="default.c-hostcalls",
+                root_id="c-hostcalls",
+                vm_id="vm-c",
+                configuration=json.dumps(config or {}).encode(),
+                vm_configuration=vm_config,
+                env=env,
+            ),
+            services_ or services,
+        )
         vms.append(vm)
         vm.start()
         return vm
@@ -110,15 +134,27 @@ def test_module_without_marker_is_refused(rt: WasmRuntime) -> None:
 
 
 def test_module_with_unknown_import_is_refused(rt: WasmRuntime) -> None:
-    with pytest.raises(MissingImport, match="env.proxy_c_hostcalls_unknown_function"):
+    with pytest.raises(MissingImport, match=r"env\.proxy_c_hostcalls_unknown_function"):
         rt.compile((C_DIR / "plugin-unknown-import.wasm").read_bytes(), name="default.c")
 
 
 # -- shared cases, every ABI ---------------------------------------------------------------------
-def test_log(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink) -> None:
+def test_log(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink
+) -> None:
     r = report(start(abi), scheduler, "/hostcalls/log")
-    assert r == {"case": "/hostcalls/log", "log-trace": "0", "log-debug": "0", "log-info": "0", "log-warn": "0",
-                 "log-error": "0", "log-critical": "0", "log-bad-level": "2", "log-bad-memory": "6", "log-empty": "0"}
+    assert r == {
+        "case": "/hostcalls/log",
+        "log-trace": "0",
+        "log-debug": "0",
+        "log-info": "0",
+        "log-warn": "0",
+        "log-error": "0",
+        "log-critical": "0",
+        "log-bad-level": "2",
+        "log-bad-memory": "6",
+        "log-empty": "0",
+    }
     levels = {e.message: e.level for e in logs.entries if "log level" in e.message}
     assert levels["c-hostcalls: log level warn"] == LogLevel.WARN
     assert levels["c-hostcalls: log level critical"] == LogLevel.CRITICAL
@@ -131,7 +167,9 @@ def test_time(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: 
     assert int(r["time-ns"]) == scheduler.clock.now_ns()
 
 
-def test_log_level(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink) -> None:
+def test_log_level(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink
+) -> None:
     logs.set_level(LogLevel.WARN, plugin="default.c-hostcalls")
     ex = exchange(start(abi), scheduler, "/hostcalls/log_level")
     assert ex.reply is not None
@@ -152,21 +190,40 @@ def test_abi_case(start: Callable[..., PluginVM], scheduler: VirtualScheduler, a
 def test_headers(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
     vm = start(abi)
     r = report(vm, scheduler, "/hostcalls/headers/value/x-hc-probe", headers=[("X-HC-Probe", "found")])
-    assert (r["get-value"], r["value"], r["get-value-uppercase"], r["value-uppercase"]) == ("0", "found", "0", "found")
+    assert (r["get-value"], r["value"], r["get-value-uppercase"], r["value-uppercase"]) == (
+        "0",
+        "found",
+        "0",
+        "found",
+    )
     if abi == "0.1.0":
         assert (r["get-missing"], r["missing-value-size"]) == ("0", "0")
     else:
         assert r["get-missing"] == "1"
     r = report(vm, scheduler, "/hostcalls/headers/get", headers=[("x-a", "1")])
     assert r["get-pairs"] == "0" and r["pairs-count"] == "5" and r["map-size"] == "0"
-    size = sum(len(k) + len(v) for k, v in [(":method", "GET"), (":path", "/hostcalls/headers/get"),
-                                            (":authority", "app.local"), (":scheme", "http"), ("x-a", "1")])
+    size = sum(
+        len(k) + len(v)
+        for k, v in [
+            (":method", "GET"),
+            (":path", "/hostcalls/headers/get"),
+            (":authority", "app.local"),
+            (":scheme", "http"),
+            ("x-a", "1"),
+        ]
+    )
     assert r["map-size-value"] == str(size)
 
 
-def test_header_mutation_goes_upstream(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
-    ex = exchange(start(abi), scheduler, "/hostcalls/headers/mutate",
-                  headers=[("x-hc-replaced", "old"), ("x-hc-remove-me", "x")])
+def test_header_mutation_goes_upstream(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str
+) -> None:
+    ex = exchange(
+        start(abi),
+        scheduler,
+        "/hostcalls/headers/mutate",
+        headers=[("x-hc-replaced", "old"), ("x-hc-remove-me", "x")],
+    )
     assert ex.reply is None
     h = ex.request_headers
     assert h.get_all("x-hc-added") == [b"one", b"two"] and h.get("x-hc-mixed-case") == b"yes"
@@ -177,11 +234,25 @@ def test_header_mutation_goes_upstream(start: Callable[..., PluginVM], scheduler
 
 def test_header_errors(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
     r = report(start(abi), scheduler, "/hostcalls/headers/errors")
-    for key in ("get-bad-map-type", "get-pairs-bad-map-type", "add-bad-map-type", "replace-bad-map-type",
-                "remove-bad-map-type", "size-bad-map-type", "set-pairs-bad-map-type", "get-call-response-headers-now"):
+    for key in (
+        "get-bad-map-type",
+        "get-pairs-bad-map-type",
+        "add-bad-map-type",
+        "replace-bad-map-type",
+        "remove-bad-map-type",
+        "size-bad-map-type",
+        "set-pairs-bad-map-type",
+        "get-call-response-headers-now",
+    ):
         assert r[key] == "2", key
-    for key in ("add-bad-key-memory", "add-bad-value-memory", "get-bad-ret-memory", "get-pairs-bad-ret-memory",
-                "set-pairs-bad-memory", "size-bad-memory"):
+    for key in (
+        "add-bad-key-memory",
+        "add-bad-value-memory",
+        "get-bad-ret-memory",
+        "get-pairs-bad-ret-memory",
+        "set-pairs-bad-memory",
+        "size-bad-memory",
+    ):
         assert r[key] == "6", key
 
 
@@ -189,21 +260,46 @@ def test_body_echo_and_errors(start: Callable[..., PluginVM], scheduler: Virtual
     vm = start(abi)
     ex = exchange(vm, scheduler, "/hostcalls/body/echo", method="POST", body=b"0123456789")
     r = ex.report
-    assert (r["get-body"], r["body-size"], r["body-status"], r["body-status-size"], r["body-status-flags"]) == (
-        "0", "10", "0", "10", "0")
+    assert (
+        r["get-body"],
+        r["body-size"],
+        r["body-status"],
+        r["body-status-size"],
+        r["body-status-flags"],
+    ) == ("0", "10", "0", "10", "0")
     assert ex.reply is not None and ex.reply.body.endswith(b"\n\n0123456789")
     r = report(vm, scheduler, "/hostcalls/body/errors", method="POST", body=b"abc")
-    assert (r["get-body-bad-memory"], r["get-body-overflow"], r["get-body-past-end"], r["past-end-size"]) == ("6", "2", "0", "0")
-    assert (r["get-body-bad-type"], r["get-response-body-now"], r["set-body-bad-memory"], r["set-body-bad-type"]) == ("2", "0", "6", "2")
+    assert (r["get-body-bad-memory"], r["get-body-overflow"], r["get-body-past-end"], r["past-end-size"]) == (
+        "6",
+        "2",
+        "0",
+        "0",
+    )
+    assert (
+        r["get-body-bad-type"],
+        r["get-response-body-now"],
+        r["set-body-bad-memory"],
+        r["set-body-bad-type"],
+    ) == ("2", "0", "6", "2")
     assert (r["status-bad-memory"], r["status-bad-type"]) == ("6", "2")
     r = report(vm, scheduler, "/hostcalls/body/middle", method="POST", body=b"abcd")
     assert r["set-body-middle"] == "2"
 
 
-@pytest.mark.parametrize(("case", "result"), [("prepend", b"prefix:data"), ("append", b"data:suffix"), ("replace", b"replaced")])
-def test_body_rewrites(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, case: str, result: bytes) -> None:
-    ex = exchange(start(abi), scheduler, f"/hostcalls/body/{case}", method="POST", body=b"data",
-                  headers=[("content-length", "4")])
+@pytest.mark.parametrize(
+    ("case", "result"), [("prepend", b"prefix:data"), ("append", b"data:suffix"), ("replace", b"replaced")]
+)
+def test_body_rewrites(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, case: str, result: bytes
+) -> None:
+    ex = exchange(
+        start(abi),
+        scheduler,
+        f"/hostcalls/body/{case}",
+        method="POST",
+        body=b"data",
+        headers=[("content-length", "4")],
+    )
     assert ex.host.request_body is not None and ex.host.request_body.bytes() == result
     assert "content-length" not in ex.request_headers
 
@@ -238,9 +334,16 @@ def test_local_responses(start: Callable[..., PluginVM], scheduler: VirtualSched
     vm = start(abi)
     ex = exchange(vm, scheduler, "/hostcalls/local_response/418")
     assert ex.reply is not None
-    assert (ex.reply.status, ex.reply.details, ex.reply.body) == (418, "c-hostcalls_local_reply", b"local reply 418\n")
+    assert (ex.reply.status, ex.reply.details, ex.reply.body) == (
+        418,
+        "c-hostcalls_local_reply",
+        b"local reply 418\n",
+    )
     assert [(k, v) for k, v in ex.reply.headers if k.startswith(b"x-hc-")] == [
-        (b"x-hc-local", b"yes"), (b"x-hc-multi", b"a"), (b"x-hc-multi", b"b")]
+        (b"x-hc-local", b"yes"),
+        (b"x-hc-multi", b"a"),
+        (b"x-hc-multi", b"b"),
+    ]
     assert ex.reply.grpc_status == -1
     ex = exchange(vm, scheduler, "/hostcalls/local_response/twice")
     assert len(ex.host.local_replies) == 1 and ex.host.local_replies[0].status == 403
@@ -248,13 +351,28 @@ def test_local_responses(start: Callable[..., PluginVM], scheduler: VirtualSched
     assert ex.reply is not None and ex.reply.grpc_status == 14
 
 
-def test_metrics(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, services: HostServices) -> None:
+def test_metrics(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, services: HostServices
+) -> None:
     r = report(start(abi), scheduler, "/hostcalls/metrics")
     assert r["define-counter-id"] == "8" and r["define-gauge-id"] == "5" and r["define-histogram-id"] == "6"
-    expected = {"define-bad-type": "2", "define-bad-memory": "6", "increment-counter": "0", "increment-counter-zero": "2",
-                "increment-counter-negative": "2", "record-counter": "0", "counter-value": "3", "gauge-value": "13",
-                "record-histogram": "0", "increment-histogram": "2", "get-histogram": "2", "increment-unknown": "1",
-                "record-unknown": "1", "get-unknown": "1", "get-bad-memory": "6"}
+    expected = {
+        "define-bad-type": "2",
+        "define-bad-memory": "6",
+        "increment-counter": "0",
+        "increment-counter-zero": "2",
+        "increment-counter-negative": "2",
+        "record-counter": "0",
+        "counter-value": "3",
+        "gauge-value": "13",
+        "record-histogram": "0",
+        "increment-histogram": "2",
+        "get-histogram": "2",
+        "increment-unknown": "1",
+        "record-unknown": "1",
+        "get-unknown": "1",
+        "get-bad-memory": "6",
+    }
     assert {k: r[k] for k in expected} == expected
     snap = services.metrics.snapshot()
     assert snap["wasmcustom.c_hostcalls_counter"] == 3 and snap["wasmcustom.c_hostcalls_gauge"] == 13
@@ -264,22 +382,34 @@ def test_metrics(start: Callable[..., PluginVM], scheduler: VirtualScheduler, ab
 def test_shared_data(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
     vm = start(abi)
     r = report(vm, scheduler, "/hostcalls/shared_data/cas")
-    expected = {"set-initial": "0", "get-1-value": "1", "set-with-cas": "0", "set-stale-cas": "8", "get-2-value": "2",
-                "cas-changed": "1", "set-unconditional": "0", "get-3-value": "4"}
+    expected = {
+        "set-initial": "0",
+        "get-1-value": "1",
+        "set-with-cas": "0",
+        "set-stale-cas": "8",
+        "get-2-value": "2",
+        "cas-changed": "1",
+        "set-unconditional": "0",
+        "get-3-value": "4",
+    }
     assert {k: r[k] for k in expected} == expected
     r = report(vm, scheduler, "/hostcalls/shared_data/errors")
     assert (r["get-missing"], r["get-bad-key-memory"], r["get-bad-ret-memory"]) == ("1", "6", "6")
     assert (r["set-bad-key-memory"], r["set-bad-value-memory"], r["set-cas-on-missing"]) == ("6", "6", "0")
 
 
-def test_shared_data_between_vms(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
+def test_shared_data_between_vms(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str
+) -> None:
     a, b = start(abi), start(abi)
     assert report(a, scheduler, "/hostcalls/shared_data/set/color/blue")["set"] == "0"
     r = report(b, scheduler, "/hostcalls/shared_data/get/color")
     assert (r["get"], r["get-value"]) == ("0", "blue")
 
 
-def test_queues(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink) -> None:
+def test_queues(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink
+) -> None:
     receiver = start(abi, {"dequeue_on_ready": True})
     sender = start(abi)
     reg = report(receiver, scheduler, "/hostcalls/queue/register/jobs")
@@ -290,17 +420,31 @@ def test_queues(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi
     assert f"c-hostcalls: on_queue_ready 1 queue={reg['queue-id']}" in logs.messages()
     assert "c-hostcalls: dequeued item-1" in logs.messages()
     r = report(sender, scheduler, "/hostcalls/queue/errors")
-    expected = {"resolve-unknown": "1", "resolve-unknown-vm": "1", "enqueue-unknown": "1", "dequeue-unknown": "1",
-                "register-bad-memory": "6", "register-empty": "0", "dequeue-empty": "7", "enqueue-bad-memory": "6",
-                "dequeue-bad-ret-memory": "6"}
+    expected = {
+        "resolve-unknown": "1",
+        "resolve-unknown-vm": "1",
+        "enqueue-unknown": "1",
+        "dequeue-unknown": "1",
+        "register-bad-memory": "6",
+        "register-empty": "0",
+        "dequeue-empty": "7",
+        "enqueue-bad-memory": "6",
+        "dequeue-bad-ret-memory": "6",
+    }
     assert {k: r[k] for k in expected} == expected
 
 
-def test_effective_context_and_done(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
+def test_effective_context_and_done(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str
+) -> None:
     vm = start(abi)
     r = report(vm, scheduler, "/hostcalls/effective_context")
-    assert (r["set-effective-self"], r["set-effective-unknown"], r["set-effective-root"], r["set-effective-back"]) == (
-        "0", "2", "0", "0")
+    assert (
+        r["set-effective-self"],
+        r["set-effective-unknown"],
+        r["set-effective-root"],
+        r["set-effective-back"],
+    ) == ("0", "2", "0", "0")
     assert r["root-get-request-headers"] == "2"  # the root has no request headers (BAD_ARGUMENT)
     assert report(vm, scheduler, "/hostcalls/done")["done"] == "1"
 
@@ -317,7 +461,9 @@ def test_malloc_failure(start: Callable[..., PluginVM], scheduler: VirtualSchedu
     assert (r["get-pairs"], r["get-value"], r["get-property"]) == ("6", "6", "6")
 
 
-def test_wasi(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink) -> None:
+def test_wasi(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink
+) -> None:
     vm = start(abi, env=(("GREETING", "hi there"),))
     assert report(vm, scheduler, "/hostcalls/wasi/env/GREETING")["env-value"] == "hi there"
     assert report(vm, scheduler, "/hostcalls/wasi/env/HOME")["env-missing"] == "1"
@@ -325,15 +471,23 @@ def test_wasi(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: 
     assert (r["random"], r["random-too-big"], len(r["random-hex"])) == ("0", "28", 32)
     r = report(vm, scheduler, "/hostcalls/wasi/clock")
     assert (r["clock-realtime"], r["clock-monotonic"], r["clock-bad-id"]) == ("0", "0", "58")
-    assert int(r["realtime-ns"]) == scheduler.clock.now_ns() and int(r["monotonic-ns"]) == scheduler.clock.monotonic_ns()
+    assert (
+        int(r["realtime-ns"]) == scheduler.clock.now_ns()
+        and int(r["monotonic-ns"]) == scheduler.clock.monotonic_ns()
+    )
     logs.clear()
     report(vm, scheduler, "/hostcalls/wasi/stdout")
     report(vm, scheduler, "/hostcalls/wasi/stderr")
     entries = [(e.level, e.message) for e in logs.entries if "hello on" in e.message]
-    assert entries == [(LogLevel.INFO, "c-hostcalls: hello on stdout"), (LogLevel.ERROR, "c-hostcalls: hello on stderr")]
+    assert entries == [
+        (LogLevel.INFO, "c-hostcalls: hello on stdout"),
+        (LogLevel.ERROR, "c-hostcalls: hello on stderr"),
+    ]
 
 
-def test_proc_exit_traps(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink) -> None:
+def test_proc_exit_traps(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, logs: CollectingLogSink
+) -> None:
     vm = start(abi)
     with pytest.raises(PluginTrap, match=r"proxy_on_request_headers: proc_exit\(3\)"):
         exchange(vm, scheduler, "/hostcalls/wasi/proc_exit")
@@ -350,7 +504,9 @@ def test_tick(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: 
     assert report(vm, scheduler, "/hostcalls/tick/count")["tick-count"] == "3"
 
 
-def test_pause_and_resume_from_a_tick(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
+def test_pause_and_resume_from_a_tick(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str
+) -> None:
     ex = exchange(start(abi), scheduler, "/hostcalls/pause/tick")
     assert ex.actions[0] == ("request_headers", 1)
     assert ex.host.continued == [0]
@@ -359,27 +515,46 @@ def test_pause_and_resume_from_a_tick(start: Callable[..., PluginVM], scheduler:
         assert ex.response_headers.get(f"x-hc-{key}") == b"0", key
 
 
-def test_http_call(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, upstreams: ScriptedUpstreams) -> None:
+def test_http_call(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, upstreams: ScriptedUpstreams
+) -> None:
     vm = start(abi)
     r = report(vm, scheduler, "/hostcalls/http_call/backend", headers=[("x-hc-call-path", "/check")])
     assert (r["http-call"], r["http-call-token"]) == ("0", "4")
-    assert (r["callout-set-effective-context"], r["call-headers"], r["call-body-size"], r["call-trailers"]) == (
-        "0", "2", "11", "0")
+    assert (
+        r["callout-set-effective-context"],
+        r["call-headers"],
+        r["call-body-size"],
+        r["call-trailers"],
+    ) == ("0", "2", "11", "0")
     assert (r["get-call-headers"], r["call-status"], r["get-call-body"]) == ("0", "201", "0")
     (call,) = upstreams.calls
     assert call.cluster == "backend" and (b":path", b"/check") in call.headers
     # 0.1.0: the absent x-hc-timeout-ms header reads as "" (OK, empty), which the plugin parses as 0
     assert call.timeout_ms == (0 if abi == "0.1.0" else 5000)
     r = report(vm, scheduler, "/hostcalls/http_call/flaky")
-    assert (r["call-headers"], r["get-status"], r["status-code"], r["status-message"]) == ("0", "0", "11", "reset")
+    assert (r["call-headers"], r["get-status"], r["status-code"], r["status-message"]) == (
+        "0",
+        "0",
+        "11",
+        "reset",
+    )
     r = report(vm, scheduler, "/hostcalls/http_call_errors/backend")
-    expected = {"call-unknown-cluster": "2", "call-empty-cluster": "2", "call-bad-cluster-memory": "6",
-                "call-bad-headers-memory": "6", "call-no-method": "2", "call-no-path": "2", "call-no-authority": "2"}
+    expected = {
+        "call-unknown-cluster": "2",
+        "call-empty-cluster": "2",
+        "call-bad-cluster-memory": "6",
+        "call-bad-headers-memory": "6",
+        "call-no-method": "2",
+        "call-no-path": "2",
+        "call-no-authority": "2",
+    }
     assert {k: r[k] for k in expected} == expected
 
 
-def test_http_call_post_and_twice(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str,
-                                  upstreams: ScriptedUpstreams) -> None:
+def test_http_call_post_and_twice(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str, upstreams: ScriptedUpstreams
+) -> None:
     vm = start(abi)
     report(vm, scheduler, "/hostcalls/http_call_post/backend")
     (call,) = upstreams.calls
@@ -414,14 +589,22 @@ def test_trap_then_fresh_vm(start: Callable[..., PluginVM], scheduler: VirtualSc
 
 
 @pytest.mark.parametrize("callback", ["on_request_body", "on_response_headers", "on_response_body", "on_log"])
-def test_trap_in_later_callbacks(start: Callable[..., PluginVM], scheduler: VirtualScheduler, callback: str) -> None:
+def test_trap_in_later_callbacks(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, callback: str
+) -> None:
     with pytest.raises(PluginTrap, match=f"proxy_{callback}: unreachable"):
-        exchange(start(), scheduler, f"/hostcalls/trap/{callback}", method="POST", body=b"x", response_body=b"y")
+        exchange(
+            start(), scheduler, f"/hostcalls/trap/{callback}", method="POST", body=b"x", response_body=b"y"
+        )
 
 
-def test_endless_loop_is_stopped(start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str) -> None:
+def test_endless_loop_is_stopped(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, abi: str
+) -> None:
     t0 = time.monotonic()
-    with pytest.raises(PluginDeadlineExceeded, match="proxy_on_request_headers: exceeded the 300 ms deadline"):
+    with pytest.raises(
+        PluginDeadlineExceeded, match="proxy_on_request_headers: exceeded the 300 ms deadline"
+    ):
         exchange(start(abi), scheduler, "/hostcalls/loop")
     assert time.monotonic() - t0 < 3
 
@@ -433,15 +616,24 @@ def test_memory_exhaustion(start: Callable[..., PluginVM], scheduler: VirtualSch
         exchange(start(abi), scheduler, "/hostcalls/oom")
 
 
-@pytest.mark.parametrize(("mode", "error"), [("fail", PluginStartError), ("trap", PluginTrap),
-                                             ("loop", PluginDeadlineExceeded), ("oom", PluginMemoryExceeded)])
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("fail", PluginStartError),
+        ("trap", PluginTrap),
+        ("loop", PluginDeadlineExceeded),
+        ("oom", PluginMemoryExceeded),
+    ],
+)
 def test_misbehaving_configure(start: Callable[..., PluginVM], mode: str, error: type[Exception]) -> None:
     with pytest.raises(error) as err:
         start("0.2.1", {"on_configure": mode})
     assert "\n" not in str(err.value) and "default.c-hostcalls" in str(err.value)
 
 
-def test_misbehaving_tick_reports_failure(start: Callable[..., PluginVM], scheduler: VirtualScheduler) -> None:
+def test_misbehaving_tick_reports_failure(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler
+) -> None:
     vm = start("0.2.1", {"on_tick": "trap", "tick_period_ms": 20})
     failures: list[Exception] = []
     vm.on_failure = failures.append
@@ -449,7 +641,9 @@ def test_misbehaving_tick_reports_failure(start: Callable[..., PluginVM], schedu
     assert len(failures) == 1 and isinstance(failures[0], PluginTrap) and "proxy_on_tick" in str(failures[0])
 
 
-def test_deferred_root_done(start: Callable[..., PluginVM], scheduler: VirtualScheduler, logs: CollectingLogSink) -> None:
+def test_deferred_root_done(
+    start: Callable[..., PluginVM], scheduler: VirtualScheduler, logs: CollectingLogSink
+) -> None:
     vm = start("0.2.1", {"defer_done": True})
     vm.close()
     assert vm.memory_size() > 0  # pending done: still alive

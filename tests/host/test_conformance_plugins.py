@@ -39,8 +39,11 @@ def manifest_outputs() -> list[tuple[str, str, str | None, str]]:
     if not MANIFEST.exists():
         return []
     plugins = json.loads(MANIFEST.read_text())["plugins"]
-    return [(name, file, out.get("abi"), out.get("load", "ok"))
-            for name, spec in sorted(plugins.items()) for file, out in sorted(spec.get("outputs", {}).items())]
+    return [
+        (name, file, out.get("abi"), out.get("load", "ok"))
+        for name, spec in sorted(plugins.items())
+        for file, out in sorted(spec.get("outputs", {}).items())
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +54,9 @@ def rt() -> Iterator[WasmRuntime]:
 
 
 @pytest.mark.parametrize(("plugin", "file", "abi", "load"), manifest_outputs())
-def test_plugin_loads_as_declared(rt: WasmRuntime, services: HostServices, plugin: str, file: str,
-                                  abi: str | None, load: str) -> None:
+def test_plugin_loads_as_declared(
+    rt: WasmRuntime, services: HostServices, plugin: str, file: str, abi: str | None, load: str
+) -> None:
     wasm = (PLUGINS / plugin / file).read_bytes()
     if load == "refused":
         with pytest.raises(ModuleLoadError) as err:
@@ -77,26 +81,51 @@ class HeaderPlugin:
 
 
 HEADER_PLUGINS = [
-    HeaderPlugin("header-modifier", "", {
-        "request_headers": [{"name": "x-conformance", "value": "yes"}],
-        "response_headers": [{"name": "x-conformance-response", "value": "yes"}],
-    }, "Request: GET /conformance?q=1"),
-    HeaderPlugin("as-headers", "as-headers", {
-        "header_name": "x-conformance", "header_value": "yes",
-        "response_header_name": "x-conformance-response", "response_header_value": "yes",
-    }, "as-headers: path=/conformance?q=1"),
+    HeaderPlugin(
+        "header-modifier",
+        "",
+        {
+            "request_headers": [{"name": "x-conformance", "value": "yes"}],
+            "response_headers": [{"name": "x-conformance-response", "value": "yes"}],
+        },
+        "Request: GET /conformance?q=1",
+    ),
+    HeaderPlugin(
+        "as-headers",
+        "as-headers",
+        {
+            "header_name": "x-conformance",
+            "header_value": "yes",
+            "response_header_name": "x-conformance-response",
+            "response_header_value": "yes",
+        },
+        "as-headers: path=/conformance?q=1",
+    ),
 ]
 
 
 @pytest.mark.parametrize("spec", HEADER_PLUGINS, ids=lambda s: s.plugin)
-def test_header_plugins_behave_alike(rt: WasmRuntime, services: HostServices, scheduler: VirtualScheduler,
-                                     logs: CollectingLogSink, spec: HeaderPlugin) -> None:
+def test_header_plugins_behave_alike(
+    rt: WasmRuntime,
+    services: HostServices,
+    scheduler: VirtualScheduler,
+    logs: CollectingLogSink,
+    spec: HeaderPlugin,
+) -> None:
     path = PLUGINS / spec.plugin / "plugin.wasm"
     if not path.exists():
         pytest.skip(f"{spec.plugin} not built")
     module = rt.compile(path.read_bytes(), name=f"default.{spec.plugin}")
-    vm = PluginVM(rt, module, PluginSettings(name=f"default.{spec.plugin}", root_id=spec.root_id,
-                                             configuration=json.dumps(spec.configuration).encode()), services)
+    vm = PluginVM(
+        rt,
+        module,
+        PluginSettings(
+            name=f"default.{spec.plugin}",
+            root_id=spec.root_id,
+            configuration=json.dumps(spec.configuration).encode(),
+        ),
+        services,
+    )
     vm.start()
     assert vm.root_context_id == 1
     for _ in range(3):  # several streams on one VM
@@ -112,15 +141,18 @@ def test_header_plugins_behave_alike(rt: WasmRuntime, services: HostServices, sc
     assert vm.failure is None
 
 
-def test_header_modifier_refuses_bad_configuration(rt: WasmRuntime, services: HostServices,
-                                                   logs: CollectingLogSink) -> None:
+def test_header_modifier_refuses_bad_configuration(
+    rt: WasmRuntime, services: HostServices, logs: CollectingLogSink
+) -> None:
     from wasmplugin.errors import PluginStartError
 
     module = rt.compile((PLUGINS / "header-modifier" / "plugin.wasm").read_bytes(), name="default.hm")
     vm = PluginVM(rt, module, PluginSettings(name="default.hm", configuration=b"{not json"), services)
-    with pytest.raises(PluginStartError, match="^plugin default.hm: proxy_on_configure returned false$"):
+    with pytest.raises(PluginStartError, match=r"^plugin default\.hm: proxy_on_configure returned false$"):
         vm.start()
-    assert any(e.level == LogLevel.ERROR and e.message.startswith("Failed to parse config") for e in logs.entries)
+    assert any(
+        e.level == LogLevel.ERROR and e.message.startswith("Failed to parse config") for e in logs.entries
+    )
 
 
 def test_as_headers_needs_its_root_id(rt: WasmRuntime, services: HostServices) -> None:
@@ -146,10 +178,14 @@ def go_module(rt: WasmRuntime) -> CompiledModule:
 
 @pytest.fixture
 def upstreams(scheduler: VirtualScheduler) -> ScriptedUpstreams:
-    return ScriptedUpstreams(scheduler, {
-        "backend": HttpCallResponse(headers=((b":status", b"202"),), body=b"pong"),
-        "down": None,
-    }, delay_s=0.01)
+    return ScriptedUpstreams(
+        scheduler,
+        {
+            "backend": HttpCallResponse(headers=((b":status", b"202"),), body=b"pong"),
+            "down": None,
+        },
+        delay_s=0.01,
+    )
 
 
 @pytest.fixture
@@ -158,13 +194,23 @@ def go_services(scheduler: VirtualScheduler, upstreams: ScriptedUpstreams) -> Ho
 
 
 @pytest.fixture
-def go_vm(rt: WasmRuntime, go_module: CompiledModule, go_services: HostServices) -> Iterator[Callable[..., PluginVM]]:
+def go_vm(
+    rt: WasmRuntime, go_module: CompiledModule, go_services: HostServices
+) -> Iterator[Callable[..., PluginVM]]:
     vms: list[PluginVM] = []
 
     def make(config: dict[str, object] | None = None) -> PluginVM:
-        vm = PluginVM(rt, go_module, PluginSettings(name="shop.go-features", root_id="go-features",
-                                                    vm_id="go", configuration=json.dumps(config or {}).encode()),
-                      go_services)
+        vm = PluginVM(
+            rt,
+            go_module,
+            PluginSettings(
+                name="shop.go-features",
+                root_id="go-features",
+                vm_id="go",
+                configuration=json.dumps(config or {}).encode(),
+            ),
+            go_services,
+        )
         vm.start()
         vms.append(vm)
         return vm
@@ -174,8 +220,9 @@ def go_vm(rt: WasmRuntime, go_module: CompiledModule, go_services: HostServices)
         vm.close()
 
 
-def test_go_http_call_pauses_and_resumes(go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler,
-                                         upstreams: ScriptedUpstreams) -> None:
+def test_go_http_call_pauses_and_resumes(
+    go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler, upstreams: ScriptedUpstreams
+) -> None:
     vm = go_vm({"http_call_cluster": "backend"})
     ex = exchange(vm, scheduler, "/go/http_call", headers=[("x-go-call-path", "/ping")])
     assert ex.actions[0] == ("request_headers", 1) and ex.host.continued == [0]
@@ -185,18 +232,26 @@ def test_go_http_call_pauses_and_resumes(go_vm: Callable[..., PluginVM], schedul
     ex = exchange(vm, scheduler, "/go/http_call/local", headers=[("x-go-cluster", "down")])
     assert ex.reply is not None and ex.reply_header("x-go-call-status") == "failed"
     ex = exchange(vm, scheduler, "/go/http_call", headers=[("x-go-cluster", "nowhere")])
-    assert ex.reply is not None and ex.reply.status == 502 and ex.reply_header("x-go-call-error") == "bad_argument"
+    assert (
+        ex.reply is not None
+        and ex.reply.status == 502
+        and ex.reply_header("x-go-call-error") == "bad_argument"
+    )
 
 
 def test_go_shared_data_across_vms(go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler) -> None:
     a, b = go_vm(), go_vm()
-    values = [exchange(vm, scheduler, "/go/shared/incr").reply_header("x-go-shared-value") for vm in (a, b, a)]
+    values = [
+        exchange(vm, scheduler, "/go/shared/incr").reply_header("x-go-shared-value") for vm in (a, b, a)
+    ]
     assert values == ["1", "2", "3"]
     ex = exchange(a, scheduler, "/go/shared/cas_mismatch")
     assert (ex.reply_header("x-go-first-set"), ex.reply_header("x-go-stale-set")) == ("ok", "cas_mismatch")
 
 
-def test_go_queue(go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler, go_services: HostServices) -> None:
+def test_go_queue(
+    go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler, go_services: HostServices
+) -> None:
     logs = go_services.log
     assert isinstance(logs, CollectingLogSink)
     vm = go_vm()
@@ -225,25 +280,38 @@ def test_go_body_buffering(go_vm: Callable[..., PluginVM], scheduler: VirtualSch
     assert ex.reply is not None and ex.reply.body == b"hello go" and ex.reply_header("x-go-body-bytes") == "8"
     ex = exchange(vm, scheduler, "/go/body/upper", method="POST", body=b"shout")
     assert ex.host.request_body is not None and ex.host.request_body.bytes() == b"SHOUT"
-    ex = exchange(vm, scheduler, "/go/body/response", response_body=b"payload",
-                  response_headers=[("content-length", "7")])
+    ex = exchange(
+        vm,
+        scheduler,
+        "/go/body/response",
+        response_body=b"payload",
+        response_headers=[("content-length", "7")],
+    )
     assert ex.host.response_body is not None and ex.host.response_body.bytes() == b"payload[go-features]"
 
 
-def test_go_timer_and_callout(go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler,
-                              upstreams: ScriptedUpstreams, go_services: HostServices) -> None:
+def test_go_timer_and_callout(
+    go_vm: Callable[..., PluginVM],
+    scheduler: VirtualScheduler,
+    upstreams: ScriptedUpstreams,
+    go_services: HostServices,
+) -> None:
     vm = go_vm({"tick_period_ms": 100, "tick_callout_cluster": "backend", "tick_callout_path": "/tick"})
     scheduler.advance(0.35)
     assert exchange(vm, scheduler, "/go/ticks").reply_header("x-go-ticks") == "3"
     assert len(upstreams.calls) == 3 and (b":path", b"/tick") in upstreams.calls[0].headers
     ex = exchange(vm, scheduler, "/go/callout/result")
-    assert ex.reply is not None and ex.reply_header("x-go-callout-status") == "202" and ex.reply.body == b"pong"
+    assert (
+        ex.reply is not None and ex.reply_header("x-go-callout-status") == "202" and ex.reply.body == b"pong"
+    )
     snap = go_services.metrics.snapshot()
     assert snap["wasmcustom.go_features_ticks_total"] == 3
     assert snap["wasmcustom.go_features_callouts_total.result=ok"] == 3
 
 
-def test_go_metrics(go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler, go_services: HostServices) -> None:
+def test_go_metrics(
+    go_vm: Callable[..., PluginVM], scheduler: VirtualScheduler, go_services: HostServices
+) -> None:
     vm = go_vm()
     for _ in range(2):
         exchange(vm, scheduler, "/plain")

@@ -17,6 +17,7 @@ No sleeps: startup waits on the log line and the readiness request, each with a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import http.client
@@ -171,6 +172,16 @@ def write_htpasswd(path: Path, users: dict[str, str]) -> None:
 # --- the registry process ------------------------------------------------------------------------
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies (Linux PR_SET_PDEATHSIG), so
+    a killed test run never leaves a registry behind."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 class Registry:
     """One ``docker-registry`` process. Use as a context manager or call start()/stop()."""
 
@@ -235,16 +246,21 @@ class Registry:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         self._reader = threading.Thread(target=self._read_output, name=f"{self.name}-log", daemon=True)
         self._reader.start()
-        line = self.wait_for_line("listening on ", timeout=START_TIMEOUT_S)
-        m = re.search(r"listening on (127\.0\.0\.1):(\d+)", line)
-        if m is None:
-            raise RuntimeError(f"{self.name}: cannot read the port from {line!r}")
-        self.port = int(m.group(2))
-        self.host = f"127.0.0.1:{self.port}"
-        self._wait_ready()
+        try:
+            line = self.wait_for_line("listening on ", timeout=START_TIMEOUT_S)
+            m = re.search(r"listening on (127\.0\.0\.1):(\d+)", line)
+            if m is None:
+                raise RuntimeError(f"{self.name}: cannot read the port from {line!r}")
+            self.port = int(m.group(2))
+            self.host = f"127.0.0.1:{self.port}"
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -20,7 +20,7 @@ Failure semantics (``docs/filter-chain.md``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from wasmplugin.host.module import CompiledModule
     from wasmplugin.host.runtime import WasmRuntime
     from wasmplugin.host.settings import PluginSettings
+
+
+#: Wraps every VM a runtime creates (the pytest harness uses it to inject faults); identity when unset.
+VMWrapper = Callable[[PluginVMLike], PluginVMLike]
 
 
 @dataclass(frozen=True)
@@ -62,12 +66,15 @@ def new_runtime(
     settings: PluginSettings,
     services: HostServices,
     strategy: FailStrategy,
+    vm_wrapper: VMWrapper | None = None,
 ) -> PluginRuntime:
-    """A runtime whose VMs are ``PluginVM(wasm_runtime, module, settings, services)`` (not started)."""
+    """A runtime whose VMs are ``PluginVM(wasm_runtime, module, settings, services)`` (not started),
+    passed through ``vm_wrapper`` when given."""
     from wasmplugin.host.vm import PluginVM  # wasmtime only when plugins are loaded
 
     def factory() -> PluginVMLike:
-        return PluginVM(wasm_runtime, module, settings, services)
+        vm = PluginVM(wasm_runtime, module, settings, services)
+        return vm_wrapper(vm) if vm_wrapper is not None else vm
 
     return PluginRuntime(
         settings.name,
@@ -85,6 +92,7 @@ def load_plugin(
     wasm_runtime: WasmRuntime,
     services: HostServices,
     reject_start_failure: bool = True,
+    vm_wrapper: VMWrapper | None = None,
 ) -> tuple[PluginRuntime, WasmPluginError | None]:
     """Compile and start one plugin. Returns the runtime and the load error it stands in for."""
     name = item.settings.name
@@ -93,7 +101,7 @@ def load_plugin(
         return PluginRuntime.load_failed(name, err, item.strategy), err
     try:
         module = wasm_runtime.compile(item.wasm, name=name)
-        rt = new_runtime(wasm_runtime, module, item.settings, services, item.strategy)
+        rt = new_runtime(wasm_runtime, module, item.settings, services, item.strategy, vm_wrapper)
     except ModuleLoadError as err:
         return PluginRuntime.load_failed(name, err, item.strategy), err
     try:
@@ -117,6 +125,7 @@ def build_chain(
     options: ChainOptions = DEFAULT_OPTIONS,
     reject_start_failure: bool = True,
     name: str = "",
+    vm_wrapper: VMWrapper | None = None,
 ) -> ChainBuild:
     """Load ``plugins`` (in chain order) into a new chain. On a rejection (see module docstring)
     everything already started is closed and the error propagates."""
@@ -126,7 +135,8 @@ def build_chain(
     try:
         for item in plugins:
             rt, err = load_plugin(
-                item, wasm_runtime=wasm_runtime, services=services, reject_start_failure=reject_start_failure
+                item, wasm_runtime=wasm_runtime, services=services,
+                reject_start_failure=reject_start_failure, vm_wrapper=vm_wrapper,
             )
             if err is not None:
                 errors.append(err)

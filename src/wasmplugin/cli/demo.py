@@ -57,21 +57,52 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--once", action="store_true", help="exit after the table (non-zero if a case failed)")
-    p.add_argument("--inbound-port", type=_port, default=0, metavar="PORT",
-                   help="sidecar inbound listener port (default: ephemeral)")
-    p.add_argument("--outbound-port", type=_port, default=0, metavar="PORT",
-                   help="sidecar outbound listener port (default: ephemeral)")
-    p.add_argument("--admin-port", type=_port, default=0, metavar="PORT",
-                   help="sidecar admin port (default: ephemeral)")
-    p.add_argument("--examples", type=Path, default=None, metavar="DIR",
-                   help="the demo mesh (default: examples/demo of this source tree)")
-    p.add_argument("--plugins", type=Path, default=None, metavar="DIR",
-                   help="where plugins/<name>/plugin.wasm are (default: plugins/ of this source tree)")
-    p.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
-                   help="write the run copy of the mesh, the module cache and the sidecar log here and "
-                        "keep them (default: a temporary directory, removed unless a case failed)")
-    p.add_argument("--start-timeout", type=_seconds, default=600.0, metavar="SECONDS",
-                   help="how long the sidecar may take to fetch, compile and start the modules (default 600)")
+    p.add_argument(
+        "--inbound-port",
+        type=_port,
+        default=0,
+        metavar="PORT",
+        help="sidecar inbound listener port (default: ephemeral)",
+    )
+    p.add_argument(
+        "--outbound-port",
+        type=_port,
+        default=0,
+        metavar="PORT",
+        help="sidecar outbound listener port (default: ephemeral)",
+    )
+    p.add_argument(
+        "--admin-port", type=_port, default=0, metavar="PORT", help="sidecar admin port (default: ephemeral)"
+    )
+    p.add_argument(
+        "--examples",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the demo mesh (default: examples/demo of this source tree)",
+    )
+    p.add_argument(
+        "--plugins",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where plugins/<name>/plugin.wasm are (default: plugins/ of this source tree)",
+    )
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the run copy of the mesh, the module cache and the sidecar log here and "
+        "keep them (default: a temporary directory, removed unless a case failed)",
+    )
+    p.add_argument(
+        "--start-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long the sidecar may take to fetch, compile and start the modules (default 600)",
+    )
     p.add_argument("--log-level", default="info", help="the sidecar's log level (default info)")
     p.set_defaults(func=run)
 

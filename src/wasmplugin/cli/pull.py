@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    rows = [("cached", str(module.path)), ("url", module.url)]
+    rows = [("path" if module.scheme == "file" else "cached", str(module.path)), ("url", module.url)]
     if module.manifest_digest:
         rows.append(("manifest digest", f"{module.manifest_digest}   (spec.sha256 for this oci:// URL)"))
     rows.append(

@@ -7,6 +7,7 @@ connection per request keeps every case independent (no keep-alive state carried
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,16 +100,18 @@ async def _request(
                 if collector.headers or collector.body:
                     parser.feed_data(b"")  # EOF-delimited body
                 if not collector.done:
-                    raise DemoError(f"{method} http://{host}:{port}{target}: connection closed before the response ended")
+                    raise DemoError(
+                        f"{method} http://{host}:{port}{target}: connection closed before the response ended"
+                    )
                 break
             try:
                 parser.feed_data(data)
             except httptools.HttpParserError as exc:
-                raise DemoError(f"{method} http://{host}:{port}{target}: invalid HTTP response: {exc}") from None
+                raise DemoError(
+                    f"{method} http://{host}:{port}{target}: invalid HTTP response: {exc}"
+                ) from None
         return Reply(int(parser.get_status_code()), tuple(collector.headers), bytes(collector.body))
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
-        except OSError:
-            pass

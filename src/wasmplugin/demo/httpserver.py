@@ -42,8 +42,12 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def json(cls, status: int, value: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-        body = json.dumps(value, indent=None, separators=(",", ":")).encode()
+    def json(
+        cls, status: int, value: Any, headers: tuple[tuple[str, str], ...] = (), *, pretty: bool = False
+    ) -> Response:
+        body = (
+            json.dumps(value, indent=2) + "\n" if pretty else json.dumps(value, separators=(",", ":"))
+        ).encode()
         return cls(status, body, (("content-type", "application/json"), *headers))
 
     def encode(self, keep_alive: bool) -> bytes:

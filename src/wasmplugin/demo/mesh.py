@@ -165,7 +165,12 @@ def _module_of(doc: _Doc) -> str | None:
     """The plugins/ module a WasmPlugin's url names on the module server, if it does."""
     parts = urlsplit(str(doc.spec.get("url") or ""))
     segments = parts.path.strip("/").split("/")
-    if parts.scheme != "http" or parts.hostname != MODULE_HOST or len(segments) != 2 or segments[1] != "plugin.wasm":
+    if (
+        parts.scheme != "http"
+        or parts.hostname != MODULE_HOST
+        or len(segments) != 2
+        or segments[1] != "plugin.wasm"
+    ):
         return None
     return segments[0]
 
@@ -191,7 +196,9 @@ def _config_of(docs: list[_Doc], module: str) -> tuple[_Doc, dict[str, Any]]:
         if d.kind == "WasmPlugin" and _module_of(d) == module:
             cfg = d.spec.get("pluginConfig") or {}
             return d, cfg if isinstance(cfg, dict) else {}
-    raise DemoError(f"the demo mesh has no WasmPlugin with url http://{MODULE_HOST}:PORT/{module}/plugin.wasm")
+    raise DemoError(
+        f"the demo mesh has no WasmPlugin with url http://{MODULE_HOST}:PORT/{module}/plugin.wasm"
+    )
 
 
 def _facts(docs: list[_Doc]) -> DemoFacts:
@@ -260,7 +267,8 @@ class DemoSource:
                     )
                 if doc.kind not in ("WorkloadEntry", "ServiceEntry"):
                     raise doc.error(
-                        f"metadata.annotations[{ANNOTATION}]", "only a WorkloadEntry or a ServiceEntry stands for a service"
+                        f"metadata.annotations[{ANNOTATION}]",
+                        "only a WorkloadEntry or a ServiceEntry stands for a service",
                     )
                 if doc.kind == "WorkloadEntry" and service == "api-gateway":
                     workload = f"{doc.meta.get('namespace') or 'default'}/{doc.meta.get('name', '')}"
@@ -268,7 +276,9 @@ class DemoSource:
             if module is not None:
                 modules.append(_check_module(doc, module, plugins_dir))
         if workload is None:
-            raise DemoError(f"{directory}: no WorkloadEntry annotated {ANNOTATION}: api-gateway (the demo's workload)")
+            raise DemoError(
+                f"{directory}: no WorkloadEntry annotated {ANNOTATION}: api-gateway (the demo's workload)"
+            )
         return cls(directory, plugins_dir, docs, workload, tuple(modules), _facts(docs))
 
     def write(self, run_dir: Path, ports: Mapping[str, int], host: str = "127.0.0.1") -> DemoMesh:
@@ -289,7 +299,9 @@ class DemoSource:
             if module is not None:
                 url = f"http://{MODULE_HOST}:{ports['modules']}/{module}/plugin.wasm"
                 doc.spec["url"] = url
-                pinned = next(m for m in self.modules if m.module == module and m.url == original.spec.get("url"))
+                pinned = next(
+                    m for m in self.modules if m.module == module and m.url == original.spec.get("url")
+                )
                 modules.append(DemoModule(pinned.plugin, module, url, pinned.sha256))
             bodies.setdefault(doc.file, []).append(doc.body)
         for path, body in bodies.items():

@@ -25,31 +25,43 @@ RESPONSE_HEADERS = (
 )
 
 
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def wrap(label: str, items: Sequence[str], indent: int, width: int, sep: str = "  ") -> list[str]:
+    """``label  item<sep>item ...`` wrapped between items at ``width``; continuation lines align
+    under the first item. Items are never cut."""
+    prefix = " " * indent + label.ljust(10)
+    lines: list[str] = []
+    current: list[str] = []
+    for item in items:
+        if current and len(prefix) + len(sep.join([*current, item])) > width:
+            lines.append(sep.join(current))
+            current = []
+        current.append(item)
+    lines.append(sep.join(current))
+    return [(prefix if i == 0 else " " * len(prefix)) + line for i, line in enumerate(lines)]
 
 
-def plugins_line(ex: Exchange, chain: Sequence[str]) -> str:
+def plugin_items(ex: Exchange, chain: Sequence[str]) -> list[str]:
     reached = ex.reached(chain)
     replier = ex.replied_by(chain)
-    parts: list[str] = []
-    for p in reached:
-        name = short_name(p)
-        if p == replier:
-            name += f"[{ex.status}]"
-        parts.append(name)
-    line = " > ".join(parts) if parts else "(none)"
-    if replier is None and reached:
-        line += " > app"
-    skipped = [short_name(p) for p in chain if p not in reached]
-    if skipped:
-        line += "   skipped: " + ", ".join(skipped)
-    return line
+    items: list[str] = []
+    for i, p in enumerate(reached):
+        name = short_name(p) + (f"[{ex.status}]" if p == replier else "")
+        items.append(name if i == len(reached) - 1 and replier == p else name + " >")
+    if replier is None:
+        items.append("app")
+    log_only = [short_name(p) for p in ex.touched(chain) if p not in reached]
+    if log_only:
+        items.append("  (on_log only: " + ", ".join(log_only) + ")")
+    return items
 
 
-def _headers(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> str:
-    shown = [f"{k}: {v}" for name in names for k, v in pairs if k == name]
-    return "  ".join(shown)
+def _headers(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        values = [v for k, v in pairs if k == name]
+        if values:
+            out.append(f"{name}: {', '.join(values)}")
+    return out
 
 
 def render(outcomes: Sequence[Outcome], chain: Sequence[str], width: int = 118) -> str:
@@ -60,27 +72,32 @@ def render(outcomes: Sequence[Outcome], chain: Sequence[str], width: int = 118) 
         if o.case.burst > 1:
             got += f" after {o.passed_before}x200"
         token = o.case.token.describe() if o.case.token else "none"
-        rows.append([str(i), o.case.title, o.case.request, token, str(o.case.expect), got, "ok" if o.ok else "FAIL"])
+        rows.append(
+            [str(i), o.case.title, o.case.request, token, str(o.case.expect), got, "ok" if o.ok else "FAIL"]
+        )
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
 
     def fmt(r: list[str]) -> str:
         return "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r)).rstrip()
 
     lines = [fmt(head)]
-    indent = " " * (widths[0] + 2)
+    indent = widths[0] + 2
     for o, row in zip(outcomes, rows, strict=True):
         lines.append(fmt(row))
         ex = o.last
-        lines.append(_fit(f"{indent}plugins   {plugins_line(ex, chain)}", width))
+        lines.extend(wrap("plugins", plugin_items(ex, chain), indent, width, sep=" "))
         upstream = ex.upstream()
         if upstream is not None:
-            shown = _headers(upstream, UPSTREAM_HEADERS)
-            lines.append(_fit(f"{indent}upstream  {shown or '(no header of interest)'}", width))
+            lines.extend(
+                wrap(
+                    "upstream", _headers(upstream, UPSTREAM_HEADERS) or ["(none of interest)"], indent, width
+                )
+            )
         response = _headers(ex.headers, RESPONSE_HEADERS)
         if ex.status >= 400 and (reason := ex.reason()):
-            response = f"body: {reason}" + (f"  {response}" if response else "")
+            response.insert(0, f"body: {reason}")
         if response:
-            lines.append(_fit(f"{indent}response  {response}", width))
+            lines.extend(wrap("response", response, indent, width))
     passed = sum(1 for o in outcomes if o.ok)
     lines.append("")
     lines.append(f"{passed}/{len(outcomes)} cases got their expected status.")

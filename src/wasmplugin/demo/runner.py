@@ -26,7 +26,7 @@ from typing import TextIO
 from wasmplugin.demo import httpclient
 from wasmplugin.demo.mesh import DemoMesh, DemoSource, find_repo_dir
 from wasmplugin.demo.report import render
-from wasmplugin.demo.scenario import Case, Exchange, Outcome, PluginCounters, demo_cases, short_name
+from wasmplugin.demo.scenario import Case, Exchange, Outcome, PluginCounters, demo_cases
 from wasmplugin.demo.services import DemoServices
 from wasmplugin.demo.sidecar import SidecarChild, SidecarPorts
 from wasmplugin.demo.tokens import TokenIssuer
@@ -97,7 +97,9 @@ class Demo:
         self.say(f"  api-gateway  {s.app.url}  the workload (echoes what it receives)")
         self.say(f"  jwks         {s.jwks.url}{facts.jwks_path}  RS256 + ES256 keys of {facts.issuer}")
         self.say(f"  policy       {s.policy.url}  rule table for rbac-enforcer")
-        self.say(f"  modules      {s.module_server.url}  plugins/<name>/plugin.wasm, sha256-pinned in the YAML")
+        self.say(
+            f"  modules      {s.module_server.url}  plugins/<name>/plugin.wasm, sha256-pinned in the YAML"
+        )
         if o.run_dir is not None:
             self.run_dir = o.run_dir.resolve()
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,12 @@ class Demo:
         else:
             self.run_dir = Path(tempfile.mkdtemp(prefix="wasmplugin-demo-"))
             self.temporary_run_dir = True
-        ports = {"api-gateway": s.app.port, "jwks": s.jwks.port, "policy": s.policy.port, "modules": s.module_server.port}
+        ports = {
+            "api-gateway": s.app.port,
+            "jwks": s.jwks.port,
+            "policy": s.policy.port,
+            "modules": s.module_server.port,
+        }
         self.mesh = source.write(self.run_dir, ports, o.host)
         self.sidecar = SidecarChild(
             self.mesh.directory,
@@ -121,7 +128,9 @@ class Demo:
         self.say()
         self.say(f"Starting the sidecar of {self.mesh.workload} on {self.mesh.directory}")
         self.say(f"  $ wasmplugin {shlex.join(self.sidecar.args)}")
-        self.say(f"  (fetching and compiling {len(self.mesh.modules)} modules; a first compile takes a while)")
+        self.say(
+            f"  (fetching and compiling {len(self.mesh.modules)} modules; a first compile takes a while)"
+        )
         started = time.monotonic()
         self.ports = await self.sidecar.start(o.start_timeout_s)
         p = self.ports
@@ -262,7 +271,9 @@ class Demo:
         self.say(f"  export TOKEN={token}")
         self.say(f"  curl -i {base}/health")
         self.say(f"  curl -i {base}/api/v1/orders                                  # 401")
-        self.say(f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/v1/orders  # 200, see the echoed headers')
+        self.say(
+            f'  curl -i -H "Authorization: Bearer $TOKEN" {base}/api/v1/orders  # 200, see the echoed headers'
+        )
         self.say(f'  curl -i -X DELETE -H "Authorization: Bearer $TOKEN" {base}/api/v1/orders/1   # 403')
         self.say(
             f'  curl -i -X POST -H "Authorization: Bearer $TOKEN" {base}/api/v1/upload     '
@@ -272,7 +283,9 @@ class Demo:
         self.say(f"  curl -s -X POST 'http://{p.admin_address}/logging?wasm=debug'     # plugin debug logs")
         self.say(f"  wasmplugin proxy-config wasm --admin {p.admin_address}")
         assert self.sidecar is not None
-        self.say(f"Sidecar log: {self.sidecar.log_path}   Mesh: {self.mesh.directory} (edits are hot-reloaded)")
+        self.say(
+            f"Sidecar log: {self.sidecar.log_path}   Mesh: {self.mesh.directory} (edits are hot-reloaded)"
+        )
         self.say("Press Ctrl-C to stop.")
 
     # -- teardown ---------------------------------------------------------------------------------------
@@ -344,7 +357,9 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
         if exited.done():
             exited.result()
             demo.keep_run_dir = True
-            raise DemoError(f"the sidecar exited (code {demo.sidecar.process.returncode}): {demo.sidecar.last_error()}")
+            raise DemoError(
+                f"the sidecar exited (code {demo.sidecar.process.returncode}): {demo.sidecar.last_error()}"
+            )
         exited.cancel()
         demo.say()
         demo.say("Stopping.")
@@ -360,7 +375,12 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
             loop.remove_signal_handler(sig)
 
 
-def main(options: DemoOptions, out: TextIO | None = None, *, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
+def main(
+    options: DemoOptions,
+    out: TextIO | None = None,
+    *,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> int:
     """Run the demo on a fresh event loop (uvloop when available)."""
     if loop_factory is None:
         try:

@@ -135,8 +135,19 @@ class Exchange:
             return None
         return [(str(k), str(v)) for k, v in echo.get("headers", [])]
 
-    def reached(self, chain: Sequence[str]) -> list[str]:
+    def touched(self, chain: Sequence[str]) -> list[str]:
+        """Plugins that got a stream context for this request (``rq_total`` went up)."""
         return [p for p in chain if self.counters.values.get(p, (0, 0, 0))[0] > 0]
+
+    def reached(self, chain: Sequence[str]) -> list[str]:
+        """Plugins the request itself reached: those with a context, up to the one that replied.
+        A local reply ends the request path (later plugins only get ``on_log``, for which the
+        chain creates a context as Envoy does — the sidecar counts that context too)."""
+        touched = self.touched(chain)
+        replier = self.replied_by(chain)
+        if replier is None:
+            return touched
+        return [p for p in touched if chain.index(p) <= chain.index(replier)]
 
     def replied_by(self, chain: Sequence[str]) -> str | None:
         for p in chain:

@@ -40,6 +40,7 @@ def echo_app(request: Request) -> Response:
             "headers": [[k.lower(), v] for k, v in request.headers],
             "body_bytes": len(request.body),
         },
+        pretty=True,
     )
 
 
@@ -139,7 +140,9 @@ class DemoServices:
             except OSError as exc:
                 await self.close()
                 where = f"{service.host}:{service.port}"
-                raise DemoError(f"cannot start the {service.name} service on {where}: {exc.strerror or exc}") from None
+                raise DemoError(
+                    f"cannot start the {service.name} service on {where}: {exc.strerror or exc}"
+                ) from None
 
     async def close(self) -> None:
         for service in self.all:

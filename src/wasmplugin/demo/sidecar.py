@@ -17,7 +17,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from wasmplugin.errors import DemoError
 
@@ -114,8 +114,9 @@ class SidecarChild:
             loop.create_task(self._read(self.process.stderr)),
         ]
         exited = loop.create_task(self.process.wait())
+        waiting: set[asyncio.Future[Any]] = {self._ready, exited}
         try:
-            done, _ = await asyncio.wait({self._ready, exited}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not exited.done():
                 exited.cancel()
@@ -124,7 +125,8 @@ class SidecarChild:
             return self.ports
         if exited in done:
             await asyncio.gather(*self._readers, return_exceptions=True)
-            raise DemoError(f"the sidecar exited with code {self.process.returncode} before it was ready: {self.last_error()}")
+            code = self.process.returncode
+            raise DemoError(f"the sidecar exited with code {code} before it was ready: {self.last_error()}")
         raise DemoError(f"the sidecar was not ready after {timeout_s:g}s (its log: {self.log_path})")
 
     def last_error(self) -> str:
@@ -152,7 +154,9 @@ class SidecarChild:
                 self._log.flush()
             m = _READY.match(line)
             if m and self._ready is not None and not self._ready.done():
-                self._ready.set_result(SidecarPorts(m.group(1), int(m.group(2)), int(m.group(4)), int(m.group(6))))
+                self._ready.set_result(
+                    SidecarPorts(m.group(1), int(m.group(2)), int(m.group(4)), int(m.group(6)))
+                )
             for pattern, fut in list(self._line_waiters):
                 if not fut.done() and pattern.search(line):
                     fut.set_result(line)

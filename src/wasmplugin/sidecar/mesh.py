@@ -8,6 +8,8 @@ only wires them and records what was loaded for ``/config_dump``.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -126,9 +128,22 @@ class MeshStateBuilder:
     fetcher: Any = None
     _closers: list[Any] = field(default_factory=list)
     _last_warnings: list[str] = field(default_factory=list)
+    _module_files: list[str] = field(default_factory=list)
 
     def fingerprint(self) -> str:
-        return directory_fingerprint(self.cfg.directory)
+        """The directory's files, plus the ``file://`` modules the last configuration loaded: a
+        rebuilt ``plugin.wasm`` reloads too (Envoy never notices; users expect it to)."""
+        fp = directory_fingerprint(self.cfg.directory)
+        if not self._module_files:
+            return fp
+        h = hashlib.sha256(fp.encode())
+        for path in self._module_files:
+            try:
+                st = os.stat(path)
+                h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{path}\0missing\n".encode())
+        return h.hexdigest()
 
     def build(self, version: int) -> ConfigState:
         from wasmplugin.config.loader import load
@@ -150,6 +165,9 @@ class MeshStateBuilder:
 
         build_chains(self, state, mesh, we)
         state.warnings[:0] = warnings
+        self._module_files = sorted(
+            {p["url"][len("file://") :] for p in state.plugins if str(p.get("url", "")).startswith("file://")}
+        )
         return state
 
     def close(self) -> None:

@@ -134,8 +134,9 @@ class SidecarProcess:
             pool=pool,
         )
         self.builder = self.builder_factory(cfg, self.host)
-        fingerprint = await loop.run_in_executor(None, self.builder.fingerprint)
         state = await loop.run_in_executor(None, self.builder.build, 1)
+        # After the build: the fingerprint covers the modules that build loaded.
+        fingerprint = await loop.run_in_executor(None, self.builder.fingerprint)
         state.fingerprint = fingerprint
         options = SidecarOptions(
             address=cfg.address,

@@ -131,6 +131,8 @@ class DownstreamConnection(asyncio.Protocol):
         "_chunked",
         "_clen",
         "_expect",
+        "_has_rid",
+        "_has_xfp",
         "_header_bytes",
         "_headers",
         "_host",
@@ -173,6 +175,8 @@ class DownstreamConnection(asyncio.Protocol):
         self._chunked = False
         self._expect = False
         self._host: bytes | None = None
+        self._has_xfp = False
+        self._has_rid = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -293,6 +297,8 @@ class DownstreamConnection(asyncio.Protocol):
         self._chunked = False
         self._expect = False
         self._host = None
+        self._has_xfp = False
+        self._has_rid = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -322,8 +328,14 @@ class DownstreamConnection(asyncio.Protocol):
             if name.lower() == b"host":
                 self._host = value
         elif n == 17:
-            if name.lower() == b"transfer-encoding":
+            lk = name.lower()
+            if lk == b"transfer-encoding":
                 self._chunked = b"chunked" in value.lower()
+            elif lk == b"x-forwarded-proto":
+                self._has_xfp = True
+        elif n == 12:
+            if name.lower() == b"x-request-id":
+                self._has_rid = True
         elif n == 6 and name.lower() == b"expect":
             self._expect = value.lower() == b"100-continue"
 
@@ -333,6 +345,7 @@ class DownstreamConnection(asyncio.Protocol):
         http11 = parser.get_http_version() == "1.1"
         ex = Exchange(self, parser.get_method(), self._url, self._headers, http11, parser.should_keep_alive())
         ex.authority = self._host
+        ex.missing_ids = (not self._has_xfp) | ((not self._has_rid) << 1)
         if self._chunked:
             ex.req_chunked = True
         elif self._clen >= 0:
@@ -412,6 +425,7 @@ class Exchange:
         "keep_alive",
         "lc",
         "method",
+        "missing_ids",
         "pending",
         "pending_bytes",
         "replay",
@@ -480,6 +494,8 @@ class Exchange:
         #: Body bytes that arrived before this (pipelined) exchange became active.
         self._pending_body: list[bytes] | None = None
         self.authority: bytes | None = None
+        #: Bit 1: no x-forwarded-proto, bit 2: no x-request-id (Envoy's connection manager adds them).
+        self.missing_ids = 0
 
     @property
     def has_body(self) -> bool:
@@ -569,7 +585,13 @@ class Exchange:
             self.local_reply(http1.NO_ROUTE)
             return
         parts = [b"%s %s HTTP/1.1\r\n" % (self.method, self.url)]
-        parts += [b"%s: %s\r\n" % hv for hv in self.req_headers if len(hv[0]) not in HOP_LENGTHS or not _hop(hv[0])]
+        headers = self.req_headers
+        parts += [b"%s: %s\r\n" % hv for hv in headers if len(hv[0]) not in HOP_LENGTHS or not _hop(hv[0])]
+        missing = self.missing_ids
+        if missing & 1:
+            parts.append(b"x-forwarded-proto: http\r\n")
+        if missing & 2:
+            parts.append(b"x-request-id: " + _request_id() + CRLF)
         if self.req_chunked:
             parts.append(b"transfer-encoding: chunked\r\n")
             self.up_chunked = True
@@ -590,11 +612,12 @@ class Exchange:
         key = (cluster.name, cluster.pick())
         conn = None if fresh else self.lc.pool.acquire(key)
         if conn is not None:
-            self._attach(conn)
+            # Synchronous: whoever is feeding input flushes once the batch is processed.
+            self._attach(conn, flush=False)
         else:
             self.lc.pool.connect(key, self.cstats, self._attach, self._connect_failed)
 
-    def _attach(self, conn: UpstreamConnection) -> None:
+    def _attach(self, conn: UpstreamConnection, flush: bool = True) -> None:
         if self.done:
             self.lc.pool.release(conn)
             return
@@ -605,7 +628,8 @@ class Exchange:
             self.pending = []
             self.pending_bytes = 0
             self.conn.resume(_PAUSE_BUFFER)
-        conn.flush()
+        if flush:
+            conn.flush()
         if self.up_done:
             self.deadline = self.lc.loop.time() + self.lc.limits.upstream_timeout_s
             self.lc.inflight.add(self)
@@ -818,7 +842,8 @@ class Exchange:
             up.abort()
         if lc.access_log is not None:
             lc.access_log(self._access_line())
-        self._end_chain()
+        if self.stream is not None:
+            self._end_chain()
         # A request body still arriving cannot be skipped cheaply: close instead.
         self.conn.exchange_done(self, self.resp_close or (not self.req_done and self.has_body))
 

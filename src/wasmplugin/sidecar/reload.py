@@ -119,6 +119,9 @@ class Reloader:
                 self.status.last_error_at = time.time()
                 self.log("error", f"reload rejected, keeping config version {self.status.version}: {err}")
                 return False
+            # The build may have changed what the fingerprint covers (the modules it loaded).
+            fp = await loop.run_in_executor(None, self.builder.fingerprint)
+            self._fingerprint = fp
             state.fingerprint = fp
             self.apply(state)
             self.status.version = version

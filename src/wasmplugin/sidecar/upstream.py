@@ -47,9 +47,9 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_chunked",
         "_close_delimited",
-        "_length",
         "_headers",
         "_in_trailers",
+        "_length",
         "_status_reason",
         "_trailers",
         "endpoint",
