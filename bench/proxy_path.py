@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Any
 
+from wasmplugin.chain.api import Direction
 from wasmplugin.limits import DEFAULT_LIMITS
 from wasmplugin.sidecar.app import Sidecar, SidecarOptions
 from wasmplugin.sidecar.chains import ChainSet
@@ -20,11 +21,12 @@ from wasmplugin.sidecar.proxy import DownstreamConnection, ListenerContext
 from wasmplugin.sidecar.routing import Cluster, Endpoint, RouteTable
 from wasmplugin.sidecar.state import ConfigState
 from wasmplugin.sidecar.upstream import UpstreamConnection, UpstreamPool
-from wasmplugin.chain.api import Direction
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\n\r\n"
-RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 21:46:11 GMT\r\n"
-            b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n")
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 21:46:11 GMT\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n"
+)
 
 
 class MemTransport:
@@ -64,8 +66,14 @@ async def main(n: int = 100_000) -> None:
     cluster = Cluster("inbound|8080||", "app", 8080, (ep,))
     state = ConfigState(1, RouteTable(inbound=cluster), ChainSet())
     sc = Sidecar(SidecarOptions(), state, pool)
-    lc = ListenerContext(name="inbound", direction=Direction.INBOUND, loop=loop, pool=pool,
-                         state=sc.current_state, cluster_stats=sc.cluster_stats)
+    lc = ListenerContext(
+        name="inbound",
+        direction=Direction.INBOUND,
+        loop=loop,
+        pool=pool,
+        state=sc.current_state,
+        cluster_stats=sc.cluster_stats,
+    )
     down = DownstreamConnection(lc)
     dt = MemTransport()
     down.connection_made(dt)  # type: ignore[arg-type]
@@ -76,7 +84,8 @@ async def main(n: int = 100_000) -> None:
     for _ in range(1000):
         down.data_received(REQUEST)
         up.data_received(RESPONSE)
-    assert dt.out[-1].endswith(b"ok\n") and ut.out[-1] == b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\n\r\n", (dt.out[-1], ut.out[-1])
+    assert dt.out[-1].endswith(b"ok\n"), dt.out[-1]
+    assert ut.out[-1].startswith(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\n"), ut.out[-1]
     best = float("inf")
     for _ in range(5):
         dt.out.clear()

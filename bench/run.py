@@ -158,7 +158,7 @@ def parse_latency(text: str, pct: str) -> float:
     return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 
 
-def wrk(port: int, duration: int, connections: int, *, warmup: bool = False) -> tuple[str, float]:
+def wrk(port: int, duration: int, connections: int) -> tuple[str, float]:
     argv = pinned(
         LOAD_CORE,
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
@@ -168,21 +168,25 @@ def wrk(port: int, duration: int, connections: int, *, warmup: bool = False) -> 
     return out, float(m.group(1)) if m else 0.0
 
 
-def measure(name: str, port: int, pid: int | None, duration: int, connections: int) -> Result:
-    wrk(port, 1, connections, warmup=True)
+def measure_once(
+    port: int, pid: int | None, duration: int, connections: int
+) -> tuple[float, float, float, int, float | None]:
     c0 = cpu_seconds(pid) if pid else 0.0
     out, rps = wrk(port, duration, connections)
     c1 = cpu_seconds(pid) if pid else 0.0
-    errors = 0
-    for pat in (r"Non-2xx or 3xx responses:\s+(\d+)", r"Socket errors:.*?(\d+)"):
-        for m in re.finditer(pat, out):
-            errors += int(m.group(1))
+    errors = sum(int(m.group(1)) for m in re.finditer(r"Non-2xx or 3xx responses:\s+(\d+)", out))
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
-        errors = sum(int(x) for x in m.groups()) + (errors - int(m.group(1)) if errors else 0)
+        errors += sum(int(x) for x in m.groups())
     total = rps * duration
     cpu_us = (c1 - c0) / total * 1e6 if pid and total else None
-    return Result(name, rps, parse_latency(out, "50"), parse_latency(out, "99"), errors, cpu_us)
+    return rps, parse_latency(out, "50"), parse_latency(out, "99"), errors, cpu_us
+
+
+def median(xs: list[float]) -> float:
+    ys = sorted(xs)
+    n = len(ys)
+    return ys[n // 2] if n % 2 else (ys[n // 2 - 1] + ys[n // 2]) / 2
 
 
 class Proc:
@@ -239,7 +243,8 @@ def render(results: list[Result], args: argparse.Namespace, command: str) -> str
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}), wrk 1 thread, "
-        f"{args.connections} connections, {args.duration} s per target, after a 1 s warm-up.",
+        f"{args.connections} connections; {args.rounds} interleaved rounds of {args.duration} s per target "
+        "(medians shown; errors summed), after a 1 s warm-up.",
         "Upstream: nginx `return 200` (core 0, shared with wrk); each proxy pinned alone to core 1.",
         "",
         "| target | requests/s | vs nginx | p50 ms | p99 ms | errors | proxy CPU µs/request |",
@@ -272,7 +277,12 @@ def write_doc(table: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=10, help="seconds of load per target (default 10)")
+    ap.add_argument(
+        "--duration", type=int, default=5, help="seconds of load per target and round (default 5)"
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; the table shows medians (default 3)"
+    )
     ap.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument(
         "--only", default="", help="comma-separated subset: direct,nginx,sidecar,header-mod,4-phases"
@@ -285,11 +295,15 @@ def main() -> int:
     if not HEADER_MODIFIER.exists():
         sys.exit(f"{HEADER_MODIFIER} missing: run `make plugins`")
     only = set(filter(None, args.only.split(",")))
-    def want(n):
+
+    def want(n: str) -> bool:
         return not only or n in only
+
     nginx = nginx_bin()
-    results: list[Result] = []
     procs: list[Proc] = []
+    # (key, label, port, pid): every target is started first, then measured in interleaved rounds
+    # (A B C D E, A B C D E, ...) so that changes in background load hit every target alike.
+    targets: list[tuple[str, str, int, int | None]] = []
     with tempfile.TemporaryDirectory(prefix="wasmplugin-bench-") as tmp:
         d = Path(tmp)
         try:
@@ -298,18 +312,13 @@ def main() -> int:
             procs.append(up)
             wait_port(up_port)
             if want("direct"):
-                results.append(measure("direct to upstream", up_port, None, args.duration, args.connections))
-                print(results[-1], flush=True)
+                targets.append(("direct", "direct to upstream", up_port, None))
             if want("nginx"):
                 px_port = free_port()
                 px = Proc(pinned(PROXY_CORE, [nginx, "-c", str(nginx_proxy_conf(d, px_port, up_port))]))
                 procs.append(px)
                 wait_port(px_port)
-                results.append(
-                    measure("nginx reverse proxy", px_port, px.p.pid, args.duration, args.connections)
-                )
-                print(results[-1], flush=True)
-                px.stop()
+                targets.append(("nginx", "nginx reverse proxy", px_port, px.p.pid))
             variants = [
                 ("sidecar", "sidecar, no plugin", []),
                 ("header-mod", "sidecar, header-modifier (STATS)", [("header-modifier", "STATS")]),
@@ -325,16 +334,37 @@ def main() -> int:
                 ),
             ]
             for key, label, plugins in variants:
-                if not want(key):
-                    continue
-                proc, port = start_sidecar(sidecar_dir(d, up_port, plugins), d)
-                procs.append(proc)
-                results.append(measure(label, port, proc.p.pid, args.duration, args.connections))
-                print(results[-1], flush=True)
-                proc.stop()
+                if want(key):
+                    proc, port = start_sidecar(sidecar_dir(d, up_port, plugins), d)
+                    procs.append(proc)
+                    targets.append((key, label, port, proc.p.pid))
+            samples: dict[str, list[tuple[float, float, float, int, float | None]]] = {
+                k: [] for k, *_ in targets
+            }
+            for _, _, port, _ in targets:
+                wrk(port, 1, args.connections)  # warm-up: connections, pools, JIT-free caches
+            for r in range(args.rounds):
+                for key, label, port, pid in targets:
+                    samples[key].append(measure_once(port, pid, args.duration, args.connections))
+                    rps = samples[key][-1][0]
+                    print(f"round {r + 1}/{args.rounds}: {label}: {rps:,.0f} requests/s", flush=True)
         finally:
             for p in procs:
                 p.stop()
+    results = []
+    for key, label, _, _pid in targets:
+        xs = samples[key]
+        cpu = [x[4] for x in xs if x[4] is not None]
+        results.append(
+            Result(
+                label,
+                median([x[0] for x in xs]),
+                median([x[1] for x in xs]),
+                median([x[2] for x in xs]),
+                sum(x[3] for x in xs),
+                median(cpu) if cpu else None,
+            )
+        )
     command = "make bench  # = .venv/bin/python bench/run.py " + " ".join(sys.argv[1:])
     table = render(results, args, command.strip())
     print()

@@ -156,8 +156,9 @@ def fetch_config_dump(admin: str) -> dict[str, Any]:
     if not sep or not host or not port.isdigit():
         raise UsageError(f"--admin {admin!r}: expected HOST:PORT")
     url = f"http://{admin}/config_dump"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP proxy
     try:
-        with urllib.request.urlopen(url, timeout=ADMIN_TIMEOUT_S) as response:
+        with opener.open(url, timeout=ADMIN_TIMEOUT_S) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         raise AdminError(f"{url}: HTTP {exc.code} {exc.reason}") from None

@@ -214,7 +214,7 @@ def _json_key(key: Any, node: Node) -> str:
     raise ConstructorError(None, None, f"unsupported mapping key {key!r}", node.start_mark)
 
 
-class _Loader(Reader, Scanner, Parser, Composer, _GoConstructor, _GoResolver):
+class _PyLoader(Reader, Scanner, Parser, Composer, _GoConstructor, _GoResolver):
     def __init__(self, stream: str) -> None:
         Reader.__init__(self, stream)
         Scanner.__init__(self)
@@ -222,6 +222,23 @@ class _Loader(Reader, Scanner, Parser, Composer, _GoConstructor, _GoResolver):
         Composer.__init__(self)
         _GoConstructor.__init__(self)
         _GoResolver.__init__(self)
+
+
+if getattr(yaml, "__with_libyaml__", False):
+
+    from yaml.cyaml import CParser
+
+    class _CLoader(CParser, _GoConstructor, _GoResolver):  # type: ignore[misc]
+        """libyaml's parser (go-yaml v2 is a port of libyaml; ~10x faster than the pure one)."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _GoConstructor.__init__(self)
+            _GoResolver.__init__(self)
+
+    _Loader: type[_PyLoader] = _CLoader  # type: ignore[assignment]
+else:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = _PyLoader
 
 
 # --- JSON round trip (what the API server stores) ---------------------------------------------

@@ -130,6 +130,12 @@ class MeshStateBuilder:
     _last_warnings: list[str] = field(default_factory=list)
     _module_files: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        from wasmplugin.fetch.metrics import FetchMetrics
+
+        # istio-agent's metrics exist (at zero) before any module is fetched, as in Istio.
+        self.host.fetch_metrics = FetchMetrics()
+
     def fingerprint(self) -> str:
         """The directory's files, plus the ``file://`` modules the last configuration loaded: a
         rebuilt ``plugin.wasm`` reloads too (Envoy never notices; users expect it to)."""

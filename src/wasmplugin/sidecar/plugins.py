@@ -61,7 +61,7 @@ def ensure_services(b: MeshStateBuilder, we: WorkloadEntry) -> None:
     limits = b.cfg.limits
     b.node = node_info(we, b.cfg.address)
     metrics = MetricsRegistry()
-    fetch_metrics = FetchMetrics()
+    fetch_metrics = host.fetch_metrics if host.fetch_metrics is not None else FetchMetrics()
     b.services = HostServices(
         clock=host.clock,
         scheduler=host.scheduler,

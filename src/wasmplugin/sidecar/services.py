@@ -251,8 +251,12 @@ class HttpCallClient(HttpCallDispatcher):
         self, call: HttpCallRequest, on_done: Callable[[HttpCallResponse | None], None]
     ) -> WasmResult:
         cluster = self.routes().cluster(call.cluster)
-        if cluster is None or not cluster.endpoints:
+        if cluster is None:
             return WasmResult.BAD_ARGUMENT
+        if not cluster.endpoints:
+            # A known cluster with nothing behind it: Envoy answers the call itself.
+            self.pool.loop.call_soon_threadsafe(on_done, _reply_response(http1.NO_HEALTHY_UPSTREAM))
+            return WasmResult.OK
         c = _Call(self, call, cluster, on_done)
         self.inflight.add(c)
         try:

@@ -371,6 +371,7 @@ class InFlight:
     def _build(self) -> Response:
         logs, trace, calls = self._views
         log_mark, trace_mark, calls_mark = self._marks
+        log_end, trace_end = logs.mark(), trace.mark()
         h = self._resp_headers
         status = self.response_status
         headers = Headers([(k, v) for k, v in h if k != b":status"]) if h is not None else Headers()
@@ -388,9 +389,9 @@ class InFlight:
             reset=self.reset,
             timed_out=self.timed_out,
             elapsed=self._scheduler.clock.monotonic_ns() / 1e9 - self._start_s,
-            logs=logs.since(log_mark),
+            logs=logs.since(log_mark, log_end),
             http_calls=list(calls[calls_mark:]),
-            trace=trace.since(trace_mark),
+            trace=trace.since(trace_mark, trace_end),
             events=list(self.events),
         )
 
