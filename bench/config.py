@@ -90,7 +90,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(
-        f"{'plugins':>8} {'docs':>6} {'load+validate':>14} {'per doc':>9} {'build_plan':>11} {'chains':>7} {'entries':>8}"
+        f"{'plugins':>8} {'docs':>6} {'load+validate':>14} {'per doc':>9} {'build_plan':>11}"
+        f" {'chains':>7} {'entries':>8}"
     )
     for size in (int(s) for s in args.sizes.split(",")):
         text = mesh_yaml(size)
@@ -98,13 +99,14 @@ def main() -> int:
         assert result.ok, [str(e) for e in result.errors[:3]]
         workload = result.mesh.workload("default", "app")
         assert workload is not None
-        load_s = best(args.repeat, lambda: load_text(text, "bench.yaml"))
-        plan_s = best(args.repeat, lambda: build_plan(result.mesh, workload))
+        load_s = best(args.repeat, lambda text=text: load_text(text, "bench.yaml"))
+        plan_s = best(args.repeat, lambda mesh=result.mesh, w=workload: build_plan(mesh, w))
         plan = build_plan(result.mesh, workload)
         entries = sum(len(c.entries) for c in plan.chains)
         print(
-            f"{size:>8} {result.documents:>6} {load_s * 1000:>11.1f} ms {load_s / result.documents * 1e6:>6.0f} us"
-            f" {plan_s * 1000:>8.2f} ms {len(plan.chains):>7} {entries:>8}"
+            f"{size:>8} {result.documents:>6} {load_s * 1000:>11.1f} ms "
+            f"{load_s / result.documents * 1e6:>6.0f} us {plan_s * 1000:>8.2f} ms"
+            f" {len(plan.chains):>7} {entries:>8}"
         )
     return 0
 

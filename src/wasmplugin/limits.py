@@ -91,6 +91,8 @@ class Limits:
     config_file_max_bytes: int = 64 * MIB
     #: Values in one document once YAML aliases are expanded (go-yaml refuses "excessive aliasing").
     config_document_max_nodes: int = 1_000_000
+    #: Nesting depth of a document (a deeper pluginConfig is surely a mistake; keeps every printer safe).
+    config_document_max_depth: int = 100
 
     def with_overrides(self, **overrides: Any) -> Limits:
         """Return a copy with the given fields replaced; unknown names are a programming error."""

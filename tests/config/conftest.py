@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from crd_reference import CrdReference
 from go_reference import GoURL, build
 

@@ -23,11 +23,12 @@ import celpy
 import jsonschema
 import yaml
 from celpy import celtypes
-
 from go_reference import GoURL
 
 REPO = Path(__file__).resolve().parents[2]
-CRD_PATH = Path(os.environ.get("WASMPLUGIN_CRD", REPO.parent / "shared" / "reference" / "istio-wasmplugin-crd.yaml"))
+CRD_PATH = Path(
+    os.environ.get("WASMPLUGIN_CRD", REPO.parent / "shared" / "reference" / "istio-wasmplugin-crd.yaml")
+)
 
 
 def load_crd_schema() -> dict[str, Any]:

@@ -46,7 +46,11 @@ def build(program: str, out_dir: Path) -> Path:
 
 def run_lines(binary: Path, lines: list[str]) -> list[str]:
     proc = subprocess.run(
-        [str(binary)], input="".join(line + "\n" for line in lines), capture_output=True, text=True, timeout=300
+        [str(binary)],
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{binary.name} failed: {proc.stderr}")

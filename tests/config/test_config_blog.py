@@ -20,7 +20,9 @@ BLOG = Path(
 def _blog_yaml_blocks() -> list[str]:
     if not BLOG.exists():
         raise FileNotFoundError(f"the blog is missing: {BLOG} (set WASMPLUGIN_BLOG)")
-    return [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", BLOG.read_text(), re.S) if lang == "yaml"]
+    return [
+        body for lang, body in re.findall(r"```(\w*)\n(.*?)```", BLOG.read_text(), re.S) if lang == "yaml"
+    ]
 
 
 def test_examples_are_byte_identical_to_the_blog() -> None:
@@ -48,7 +50,9 @@ def test_every_document_validates_except_the_two_placeholder_sha256() -> None:
 def test_strict_reports_exactly_the_blog_forms() -> None:
     result = load([str(EXAMPLES)], strict=True)
     found = sorted(
-        (Path(e.location.file or "").name, e.field, e.extension) for e in result.errors if e.extension is not None
+        (Path(e.location.file or "").name, e.field, e.extension)
+        for e in result.errors
+        if e.extension is not None
     )
     assert found == [
         ("02-wasmplugin-complete.yaml", "spec.vmConfig.env[1].valueFrom", "env-value-from"),
@@ -95,4 +99,6 @@ def test_private_registry_secret_from_the_kubectl_command_resolves() -> None:
     import json
 
     config = json.loads(secret.dockerconfigjson.reveal())
-    assert config == {"auths": {"ghcr.io": {"username": "myuser", "password": "mytoken", "auth": "bXl1c2VyOm15dG9rZW4="}}}
+    assert config == {
+        "auths": {"ghcr.io": {"username": "myuser", "password": "mytoken", "auth": "bXl1c2VyOm15dG9rZW4="}}
+    }

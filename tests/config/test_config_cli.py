@@ -36,13 +36,15 @@ def test_validate_blog(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
     lines = out.splitlines()
     errors = [line for line in lines if not line.startswith("warning:") and ": spec." in line]
+    hint = (
+        "must match (^$|^[a-f0-9]{64}$) (the sha256 digest as exactly 64 lowercase hex characters, "
+        'without a "sha256:" prefix, or empty)'
+    )
     assert errors == [
-        f"{BLOG}/02-wasmplugin-complete.yaml#1: WasmPlugin default/advanced-auth-plugin: spec.sha256: invalid value "
-        '"a]b1c2d3e4f5...": must match (^$|^[a-f0-9]{64}$) (the sha256 digest as exactly 64 lowercase hex '
-        'characters, without a "sha256:" prefix, or empty)',
-        f"{BLOG}/07-module-verification.yaml#1: WasmPlugin istio-system/verified-plugin: spec.sha256: invalid value "
-        '"sha256:abc123def456...": must match (^$|^[a-f0-9]{64}$) (the sha256 digest as exactly 64 lowercase hex '
-        'characters, without a "sha256:" prefix, or empty)',
+        f"{BLOG}/02-wasmplugin-complete.yaml#1: WasmPlugin default/advanced-auth-plugin: spec.sha256: "
+        f'invalid value "a]b1c2d3e4f5...": {hint}',
+        f"{BLOG}/07-module-verification.yaml#1: WasmPlugin istio-system/verified-plugin: spec.sha256: "
+        f'invalid value "sha256:abc123def456...": {hint}',
     ]
     assert lines[-1] == "16 document(s) in 14 file(s): 2 error(s), 10 warning(s): invalid"
     for line in lines[:-1]:
@@ -55,7 +57,12 @@ def test_validate_strict_quiet_and_json(capsys: pytest.CaptureFixture[str]) -> N
     code, out, _ = cli(capsys, "validate", "-f", BLOG, "-o", "json")
     report = json.loads(out)
     assert code == 1 and report["valid"] is False and report["errors"] == 2 and report["warnings"] == 10
-    assert {d["extension"] for d in report["diagnostics"]} == {None, "env-value-from", "kubectl-command", "phase-unspecified"}
+    assert {d["extension"] for d in report["diagnostics"]} == {
+        None,
+        "env-value-from",
+        "kubectl-command",
+        "phase-unspecified",
+    }
 
 
 def test_validate_valid_config(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,7 +78,11 @@ def test_validate_valid_config(capsys: pytest.CaptureFixture[str]) -> None:
 def test_get_tables(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "get", "wasmplugins", "-f", MESH)
     assert code == 0
-    assert out.splitlines() == ["NAME              AGE", "api-key           <unknown>", "header-modifier   <unknown>"]
+    assert out.splitlines() == [
+        "NAME              AGE",
+        "api-key           <unknown>",
+        "header-modifier   <unknown>",
+    ]
     code, out, _ = cli(capsys, "get", "wasmplugins", "-A", "-f", MESH)
     assert out.splitlines()[0].split() == ["NAMESPACE", "NAME", "AGE"]
     assert len(out.splitlines()) == 9
@@ -95,11 +106,16 @@ def test_get_yaml_loads_back_unchanged(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_get_json_name_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "get", "wasmplugin", "jwt-validator", "-n", "istio-system", "-o", "json", "-f", MESH)
+    code, out, _ = cli(
+        capsys, "get", "wasmplugin", "jwt-validator", "-n", "istio-system", "-o", "json", "-f", MESH
+    )
     body = json.loads(out)
     assert code == 0 and body["kind"] == "WasmPlugin" and body["spec"]["priority"] == 10
     code, out, _ = cli(capsys, "get", "wasmplugins", "-o", "name", "-f", MESH)
-    assert out.splitlines() == ["wasmplugin.extensions.istio.io/api-key", "wasmplugin.extensions.istio.io/header-modifier"]
+    assert out.splitlines() == [
+        "wasmplugin.extensions.istio.io/api-key",
+        "wasmplugin.extensions.istio.io/header-modifier",
+    ]
     code, _, err = cli(capsys, "get", "wasmplugin", "nope", "-f", MESH)
     assert code == 1 and 'wasmplugins.extensions.istio.io "nope" not found in namespace default' in err
     code, _, err = cli(capsys, "get", "pods", "-f", MESH)
@@ -176,15 +192,32 @@ def test_proxy_config_wasm_order(capsys: pytest.CaptureFixture[str], workload: l
     assert list(sections) == ["INBOUND 8080/HTTP", "OUTBOUND 9080/HTTP"]
     assert sections["INBOUND 8080/HTTP"] == EXPECTED_INBOUND
     assert [name for _, _, name in sections["OUTBOUND 9080/HTTP"]] == [
-        "istio-system/jwt-validator", "istio-system/rbac-enforcer", "istio-system/metrics-old",
-        "istio-system/metrics-a", "istio-system/metrics-b", "istio-system/rate-limiter", "default/header-modifier",
-    ]  # fmt: skip
+        "istio-system/jwt-validator",
+        "istio-system/rbac-enforcer",
+        "istio-system/metrics-old",
+        "istio-system/metrics-a",
+        "istio-system/metrics-b",
+        "istio-system/rate-limiter",
+        "default/header-modifier",
+    ]
     assert "0123456789ab..." in out and "FAIL_OPEN" in out
 
 
 def test_proxy_config_wasm_filters_wide_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "pc", "wasm", "default/my-service", "--direction", "outbound", "--port", "9080",
-                       "-o", "wide", "-f", MESH)  # fmt: skip
+    code, out, _ = cli(
+        capsys,
+        "pc",
+        "wasm",
+        "default/my-service",
+        "--direction",
+        "outbound",
+        "--port",
+        "9080",
+        "-o",
+        "wide",
+        "-f",
+        MESH,
+    )
     assert code == 0 and list(_sections(out)) == ["OUTBOUND 9080/HTTP"]
     assert "0123456789abcdef" * 4 in out
     code, out, _ = cli(capsys, "pc", "wasm", "default/my-service", "-o", "json", "-f", MESH)
@@ -214,7 +247,10 @@ def test_proxy_config_ecds(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "pc", "ec", "default/my-service", "-o", "json", "-f", MESH)
     resources = [f["ecds_filter"] for f in json.loads(out)["ecds_filters"]]
     api_key = next(r for r in resources if r["name"].endswith("default.api-key"))
-    assert api_key["typed_config"]["config"]["vm_config"]["environment_variables"]["key_values"]["API_KEY"] == "<redacted>"
+    assert (
+        api_key["typed_config"]["config"]["vm_config"]["environment_variables"]["key_values"]["API_KEY"]
+        == "<redacted>"
+    )
     assert SECRET not in out
 
 
@@ -228,7 +264,7 @@ class _AdminServer:
         body = json.dumps(dump).encode() if not isinstance(dump, bytes) else dump
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 if self.path != "/config_dump":
                     self.send_error(404)
                     return
@@ -264,7 +300,12 @@ def dump() -> dict[str, Any]:
     workload = mesh.workload("default", "my-service")
     assert workload is not None
     plan = build_plan(mesh, workload)
-    return {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"}, config_dump_section(plan)]}
+    return {
+        "configs": [
+            {"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"},
+            config_dump_section(plan),
+        ]
+    }
 
 
 def test_admin_renders_the_same_as_files(capsys: pytest.CaptureFixture[str], dump: dict[str, Any]) -> None:
@@ -280,16 +321,24 @@ def test_admin_renders_the_same_as_files(capsys: pytest.CaptureFixture[str], dum
         assert code == 0 and out.splitlines()[0].split() == ["NAME", "TYPE"] and len(out.splitlines()) == 9
 
 
-def test_admin_prefers_the_sidecars_ecds_dump(capsys: pytest.CaptureFixture[str], dump: dict[str, Any]) -> None:
+def test_admin_prefers_the_sidecars_ecds_dump(
+    capsys: pytest.CaptureFixture[str], dump: dict[str, Any]
+) -> None:
     dump["configs"].append(
         {
             "@type": "type.googleapis.com/envoy.admin.v3.EcdsConfigDump",
             "ecds_filters": [
-                {"ecds_filter": {"name": "extensions.istio.io/wasmplugin/default.api-key",
-                                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"}}}
+                {
+                    "ecds_filter": {
+                        "name": "extensions.istio.io/wasmplugin/default.api-key",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+                        },
+                    }
+                }
             ],
         }
-    )  # fmt: skip
+    )
     with _AdminServer(dump) as server:
         code, out, _ = cli(capsys, "pc", "ecds", "--admin", server.address)
     assert code == 0
@@ -305,10 +354,17 @@ def test_admin_prefers_the_sidecars_ecds_dump(capsys: pytest.CaptureFixture[str]
         ({"configs": []}, 200, "no type.googleapis.com/wasmplugin.admin.v1.ChainPlanDump section"),
         (b"not json", 200, "not JSON"),
         ({"configs": []}, 500, "HTTP 500"),
-        ({"configs": [{"@type": "type.googleapis.com/wasmplugin.admin.v1.ChainPlanDump", "plan": {"version": 2}}]},
-         200, "unsupported plan version 2"),
+        (
+            {
+                "configs": [
+                    {"@type": "type.googleapis.com/wasmplugin.admin.v1.ChainPlanDump", "plan": {"version": 2}}
+                ]
+            },
+            200,
+            "unsupported plan version 2",
+        ),
     ],
-)  # fmt: skip
+)
 def test_admin_errors(capsys: pytest.CaptureFixture[str], dump: Any, status: int, message: str) -> None:
     with _AdminServer(dump, status) as server:
         code, _, err = cli(capsys, "pc", "wasm", "--admin", server.address)

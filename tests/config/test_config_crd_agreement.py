@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from crd_reference import CrdReference
+from wasmplugin_corpus import Case, generate
+
 from wasmplugin.config.diagnostics import Location
 from wasmplugin.config.wasmplugin import parse_wasmplugin
-from wasmplugin_corpus import Case, generate
 
 CASES = generate()
 
@@ -46,7 +46,11 @@ def _ours(spec: Any, strict: bool = True) -> tuple[set[str], set[str]]:
 def reference(crd_reference: CrdReference) -> CrdReference:
     crd_reference.go_url.prefetch(
         [v for c in CASES if isinstance(c.spec, dict) and isinstance(v := c.spec.get("url"), str)]
-        + ["http://" + v for c in CASES if isinstance(c.spec, dict) and isinstance(v := c.spec.get("url"), str)]
+        + [
+            "http://" + v
+            for c in CASES
+            if isinstance(c.spec, dict) and isinstance(v := c.spec.get("url"), str)
+        ]
     )
     return crd_reference
 

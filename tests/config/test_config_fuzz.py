@@ -27,13 +27,21 @@ VALID: list[dict[str, Any]] = [
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "istio", "namespace": "istio-system"},
-        "data": {"mesh": "rootNamespace: istio-system\n", "wasmplugin": "priorityOrder: descending\nlimits: {fetch_timeout_s: 5}\n"},
+        "data": {
+            "mesh": "rootNamespace: istio-system\n",
+            "wasmplugin": "priorityOrder: descending\nlimits: {fetch_timeout_s: 5}\n",
+        },
     },
     {
         "apiVersion": "networking.istio.io/v1",
         "kind": "WorkloadEntry",
         "metadata": {"name": "app", "namespace": "default", "labels": {"x": "y1"}},
-        "spec": {"address": "127.0.0.1", "labels": {"app": "app"}, "ports": {"http": 8080}, "serviceAccount": "sa"},
+        "spec": {
+            "address": "127.0.0.1",
+            "labels": {"app": "app"},
+            "ports": {"http": 8080},
+            "serviceAccount": "sa",
+        },
     },
     {
         "apiVersion": "networking.istio.io/v1",
@@ -55,7 +63,12 @@ VALID: list[dict[str, Any]] = [
         "data": {".dockerconfigjson": "e30="},
         "stringData": {"k": "v1"},
     },
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "default"}, "data": {"k": "v1"}},
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cm", "namespace": "default"},
+        "data": {"k": "v1"},
+    },
     {
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
@@ -79,7 +92,10 @@ VALID: list[dict[str, Any]] = [
                     {"name": "B", "valueFrom": "HOST"},
                     {"name": "C", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
                     {"name": "D", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "k"}}},
-                    {"name": "E", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k", "optional": True}}},
+                    {
+                        "name": "E",
+                        "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k", "optional": True}},
+                    },
                 ]
             },
         },
@@ -129,7 +145,9 @@ def test_valid_fixture_is_valid() -> None:
     assert len(result.mesh.plugins) == 1 and len(result.mesh.workloads) == 1
 
 
-@pytest.mark.parametrize("index", range(len(VALID)), ids=[d["kind"] + ":" + d["metadata"]["name"] for d in VALID])
+@pytest.mark.parametrize(
+    "index", range(len(VALID)), ids=[d["kind"] + ":" + d["metadata"]["name"] for d in VALID]
+)
 def test_wrong_type_in_every_position(index: int) -> None:
     for path in _paths(VALID[index]):
         for wrong in WRONG:
@@ -151,7 +169,14 @@ def test_random_bytes(seed: int) -> None:
 
 def test_random_text_from_yaml_alphabet() -> None:
     rng = random.Random(99)
-    alphabet = list("abc:-[]{}#&*!|>'\"%@`,?\n\t ") + ["apiVersion: ", "kind: WasmPlugin", "spec:", "  url: ", "<<: "]
+    alphabet = [
+        *"abc:-[]{}#&*!|>'\"%@`,?\n\t ",
+        "apiVersion: ",
+        "kind: WasmPlugin",
+        "spec:",
+        "  url: ",
+        "<<: ",
+    ]
     for _ in range(1500):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 80)))
         load_text(text, "t.yaml")
@@ -200,6 +225,34 @@ def test_cli_never_shows_a_traceback(tmp_path: Path) -> None:
         ["proxy-config", "wasm", "--admin", "not-an-address"],
     ]
     for args in commands:
-        proc = subprocess.run([sys.executable, "-m", "wasmplugin", *args], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "wasmplugin", *args], capture_output=True, text=True, timeout=60
+        )
         assert "Traceback" not in proc.stderr + proc.stdout, (args, proc.stderr)
         assert proc.returncode in (1, 2), (args, proc.returncode, proc.stderr)
+
+
+def test_deepest_accepted_document_prints_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wasmplugin.cli.main import main
+
+    nested: Any = "leaf"
+    for _ in range(96):  # root, spec, pluginConfig, then 96 levels: just inside the depth limit
+        nested = [nested]
+    docs = [*copy.deepcopy(VALID[1:5]), copy.deepcopy(VALID[5])]
+    docs[-1]["spec"]["pluginConfig"] = {"deep": nested}
+    path = tmp_path / "deep.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    assert load_text(path.read_text(), "deep.yaml").ok
+    for args in (
+        ["get", "wasmplugins", "-o", "yaml"],
+        ["get", "wasmplugins", "-o", "json"],
+        ["describe", "wasmplugin", "p"],
+        ["proxy-config", "wasm", "default/app", "-o", "yaml"],
+        ["proxy-config", "ecds", "default/app", "-o", "json"],
+    ):
+        code = main([*args, "-f", str(path)])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        assert code == 0 and out, (args, err)

@@ -8,19 +8,42 @@ from pathlib import Path
 from typing import Any
 
 from go_reference import run_lines
+
 from wasmplugin.config.gojson import format_double, marshal
 
 NUMBERS: list[Any] = [
-    10, 10.0, 0.5, 1e21, 1e20, 1e-7, 1e-6, 1.5e-6, 123456789012345678901234567890, 9007199254740993, -0.0, 0,
-    0.1, 1 / 3, 2**63, -1e22, 5e-324, 1.7976931348623157e308, 300, -7, 12345.678,
-]  # fmt: skip
+    10,
+    10.0,
+    0.5,
+    1e21,
+    1e20,
+    1e-7,
+    1e-6,
+    1.5e-6,
+    123456789012345678901234567890,
+    9007199254740993,
+    -0.0,
+    0,
+    0.1,
+    1 / 3,
+    2**63,
+    -1e22,
+    5e-324,
+    1.7976931348623157e308,
+    300,
+    -7,
+    12345.678,
+]
 STRINGS = ["<a&b>", "\u2028\u2029", "\x00\x01\x1f\x7f", "\b\f\n\r\t", "é€😀", '"\\/', "plain", ""]
 
 
 def _random_value(rng: random.Random, depth: int = 0) -> Any:
     r = rng.random()
     if depth < 3 and r < 0.2:
-        return {rng.choice([*STRINGS, "k", "K", "a_b", "10"]): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+        return {
+            rng.choice([*STRINGS, "k", "K", "a_b", "10"]): _random_value(rng, depth + 1)
+            for _ in range(rng.randint(0, 4))
+        }
     if depth < 3 and r < 0.35:
         return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
     if r < 0.6:
@@ -36,7 +59,9 @@ def test_matches_istiod_marshaler(gojsonpb_binary: Path) -> None:
     docs.append({"b": True, "z": None, "a": [1, "x", {"k": []}], "A": {}, "é": 1, "e": 2})
     docs += [{"root": _random_value(rng)} for _ in range(400)]
     expected = run_lines(gojsonpb_binary, [json.dumps(d) for d in docs])
-    mismatches = [(d, e, marshal(d).decode()) for d, e in zip(docs, expected, strict=True) if marshal(d).decode() != e]
+    mismatches = [
+        (d, e, marshal(d).decode()) for d, e in zip(docs, expected, strict=True) if marshal(d).decode() != e
+    ]
     assert not mismatches, mismatches[:5]
 
 
@@ -49,4 +74,6 @@ def test_numbers_are_doubles() -> None:
 
 
 def test_keys_sorted_and_html_escaped() -> None:
-    assert marshal({"b": 1, "a": {"d": "<x>", "c": "&"}}) == b'{"a":{"c":"\\u0026","d":"\\u003cx\\u003e"},"b":1}'
+    assert (
+        marshal({"b": 1, "a": {"d": "<x>", "c": "&"}}) == b'{"a":{"c":"\\u0026","d":"\\u003cx\\u003e"},"b":1}'
+    )

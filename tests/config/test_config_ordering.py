@@ -17,11 +17,20 @@ def plugin(name: str, namespace: str = "default", created: str | None = None, **
     if created:
         meta["creationTimestamp"] = created
     spec.setdefault("url", f"oci://registry.example/{name}:v1")
-    return {"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin", "metadata": meta, "spec": spec}
+    return {
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": meta,
+        "spec": spec,
+    }
 
 
-def workload(name: str = "app", namespace: str = "default", labels: dict[str, str] | None = None,
-             ports: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
+def workload(
+    name: str = "app",
+    namespace: str = "default",
+    labels: dict[str, str] | None = None,
+    ports: dict[str, int] | None = None,
+) -> dict[str, Any]:
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "WorkloadEntry",
@@ -30,7 +39,9 @@ def workload(name: str = "app", namespace: str = "default", labels: dict[str, st
     }
 
 
-def service(name: str, host: str, ports: list[dict[str, Any]], namespace: str = "default", **spec: Any) -> dict[str, Any]:
+def service(
+    name: str, host: str, ports: list[dict[str, Any]], namespace: str = "default", **spec: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "ServiceEntry",
@@ -155,8 +166,14 @@ def test_ascending_mesh_option_orders_lower_first_and_unset_last() -> None:
     }
     result = load_text(
         yaml.safe_dump_all(
-            [mesh_config, workload(), plugin("unset"), plugin("p10", priority=10), plugin("p1", priority=1),
-             plugin("pneg", priority=-1)]  # fmt: skip
+            [
+                mesh_config,
+                workload(),
+                plugin("unset"),
+                plugin("p10", priority=10),
+                plugin("p1", priority=1),
+                plugin("pneg", priority=-1),
+            ]
         ),
         "t.yaml",
     )
@@ -184,11 +201,17 @@ def test_four_phase_mesh_full_order() -> None:
         plugin("mtls-extra", namespace=ROOT, phase="AUTHN", priority=-1),
     )
     assert names(plan) == [
-        "jwt", "mtls-extra", "apikey",
-        "opa", "rbac",
-        "metrics-local", "metrics-a", "metrics-b", "logger",
+        "jwt",
+        "mtls-extra",
+        "apikey",
+        "opa",
+        "rbac",
+        "metrics-local",
+        "metrics-a",
+        "metrics-b",
+        "logger",
         "rate-limit",
-    ]  # fmt: skip
+    ]
 
 
 # --- selection --------------------------------------------------------------------------------
@@ -211,8 +234,12 @@ def test_root_namespace_comes_from_the_mesh_config() -> None:
         "metadata": {"name": "istio", "namespace": "mesh-root"},
         "data": {"mesh": "rootNamespace: mesh-root\n"},
     }
-    plan = plan_of(mesh_config, workload(), plugin("in-istio-system", namespace=ROOT),
-                   plugin("in-mesh-root", namespace="mesh-root"))  # fmt: skip
+    plan = plan_of(
+        mesh_config,
+        workload(),
+        plugin("in-istio-system", namespace=ROOT),
+        plugin("in-mesh-root", namespace="mesh-root"),
+    )
     assert names(plan) == ["in-mesh-root"]
     assert plan.root_namespace == "mesh-root"
 
@@ -232,8 +259,12 @@ def test_selector_labels_must_be_a_subset() -> None:
 
 def test_sidecars_ignore_plugins_with_target_refs() -> None:
     ref = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "app"}
-    plan = plan_of(workload(), plugin("by-ref", targetRefs=[ref]), plugin("by-single-ref", targetRef=ref),
-                   plugin("plain"))  # fmt: skip
+    plan = plan_of(
+        workload(),
+        plugin("by-ref", targetRefs=[ref]),
+        plugin("by-single-ref", targetRef=ref),
+        plugin("plain"),
+    )
     assert names(plan) == ["plain"]
 
 
@@ -249,7 +280,10 @@ SE = service(
 SELF = service(
     "app-svc",
     "app.default.svc.cluster.local",
-    [{"number": 80, "name": "http", "protocol": "HTTP"}, {"number": 7000, "name": "tcp-db", "protocol": "TCP"}],
+    [
+        {"number": 80, "name": "http", "protocol": "HTTP"},
+        {"number": 7000, "name": "tcp-db", "protocol": "TCP"},
+    ],
     workloadSelector={"labels": {"app": "app"}},
 )
 
@@ -290,14 +324,22 @@ def test_any_selector_may_match() -> None:
         workload(),
         SE,
         plugin("either", match=[{"mode": "CLIENT", "ports": [{"number": 9999}]}, {"mode": "SERVER"}]),
-        plugin("neither", match=[{"mode": "CLIENT", "ports": [{"number": 9999}]}, {"mode": "SERVER", "ports": [{"number": 1}]}]),
+        plugin(
+            "neither",
+            match=[
+                {"mode": "CLIENT", "ports": [{"number": 9999}]},
+                {"mode": "SERVER", "ports": [{"number": 1}]},
+            ],
+        ),
     )
     assert names(plan, Direction.INBOUND, 8080) == ["either"]
     assert names(plan, Direction.OUTBOUND, 80) == []
 
 
 def test_network_plugins_and_tcp_ports() -> None:
-    plan = plan_of(workload(), SELF, plugin("l7"), plugin("l4", type="NETWORK"), plugin("l7-explicit", type="HTTP"))
+    plan = plan_of(
+        workload(), SELF, plugin("l7"), plugin("l4", type="NETWORK"), plugin("l7-explicit", type="HTTP")
+    )
     tcp = plan.chain(Direction.INBOUND, 7000)
     assert tcp is not None and tcp.protocol == "TCP"
     assert [e.name for e in tcp.http] == []
@@ -324,10 +366,17 @@ def test_gateway_takes_client_mode_and_its_gateway_ref() -> None:
         plugin("client", match=[{"mode": "CLIENT"}]),
         plugin("server", match=[{"mode": "SERVER"}]),
         plugin("selector", selector={"matchLabels": {"app": "gw"}}),
-        plugin("ref-me", targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}]),
-        plugin("ref-other", targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "x"}]),
-        plugin("ref-from-root", namespace=ROOT,
-               targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}]),  # fmt: skip
+        plugin(
+            "ref-me", targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}]
+        ),
+        plugin(
+            "ref-other", targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "x"}]
+        ),
+        plugin(
+            "ref-from-root",
+            namespace=ROOT,
+            targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}],
+        ),
         name="gw",
     )
     assert plan.chains[0].listener == "gateway"
@@ -338,19 +387,40 @@ def test_waypoint_only_takes_target_refs_and_never_matches_ports() -> None:
     plan = plan_of(
         workload("waypoint", labels=WAYPOINT_LABELS),
         plugin("selector-based"),
-        plugin("class", namespace=ROOT,
-               targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "GatewayClass", "name": "istio-waypoint"}]),
-        plugin("class-not-root",
-               targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "GatewayClass", "name": "istio-waypoint"}]),
-        plugin("own-gateway", targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}]),
-        plugin("with-port", match=[{"ports": [{"number": 8080}]}],
-               targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}]),
-        plugin("client", match=[{"mode": "CLIENT"}],
-               targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}]),
-        plugin("server", match=[{"mode": "SERVER"}],
-               targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}]),
+        plugin(
+            "class",
+            namespace=ROOT,
+            targetRefs=[
+                {"group": "gateway.networking.k8s.io", "kind": "GatewayClass", "name": "istio-waypoint"}
+            ],
+        ),
+        plugin(
+            "class-not-root",
+            targetRefs=[
+                {"group": "gateway.networking.k8s.io", "kind": "GatewayClass", "name": "istio-waypoint"}
+            ],
+        ),
+        plugin(
+            "own-gateway",
+            targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}],
+        ),
+        plugin(
+            "with-port",
+            match=[{"ports": [{"number": 8080}]}],
+            targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}],
+        ),
+        plugin(
+            "client",
+            match=[{"mode": "CLIENT"}],
+            targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}],
+        ),
+        plugin(
+            "server",
+            match=[{"mode": "SERVER"}],
+            targetRefs=[{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "waypoint"}],
+        ),
         name="waypoint",
-    )  # fmt: skip
+    )
     assert [(c.listener, c.port) for c in plan.chains] == [("waypoint", None)]
     assert sorted(names(plan, port=None)) == ["class", "own-gateway", "server"]
 

@@ -9,19 +9,29 @@ from typing import Any
 
 import pytest
 import yaml
-
 from test_config_ordering import mesh_of, plugin, workload
+
 from wasmplugin.chain.api import Direction
-from wasmplugin.config import ChainPlan, PlanFormatError, build_plan, config_dump_section, plan_from_config_dump
+from wasmplugin.config import (
+    ChainPlan,
+    PlanFormatError,
+    build_plan,
+    config_dump_section,
+    plan_from_config_dump,
+)
 from wasmplugin.config.ecds import ecds_resource
 from wasmplugin.config.env import resolve_pull_secret
 from wasmplugin.errors import ConfigError
 
 SECRET_VALUE = "s3cr3t-Value-9f8e7d"
-DOCKER_CONFIG = json.dumps({"auths": {"registry.example": {"auth": base64.b64encode(b"u:" + SECRET_VALUE.encode()).decode()}}})
+DOCKER_CONFIG = json.dumps(
+    {"auths": {"registry.example": {"auth": base64.b64encode(b"u:" + SECRET_VALUE.encode()).decode()}}}
+)
 
 
-def secret(name: str, namespace: str = "default", type_: str = "Opaque", **string_data: str) -> dict[str, Any]:
+def secret(
+    name: str, namespace: str = "default", type_: str = "Opaque", **string_data: str
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -42,7 +52,12 @@ def pull_secret(name: str = "regcred", namespace: str = "default") -> dict[str, 
 
 
 def config_map(name: str, namespace: str = "default", **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": data,
+    }
 
 
 ENV_PLUGIN = plugin(
@@ -66,7 +81,10 @@ ENV_PLUGIN = plugin(
             {"name": "VERSION", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['version']"}}},
             {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-key"}}},
             {"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "level"}}},
-            {"name": "OPTIONAL", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "x", "optional": True}}},
+            {
+                "name": "OPTIONAL",
+                "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "x", "optional": True}},
+            },
         ]
     },
 )
@@ -91,18 +109,35 @@ def test_entry_fields() -> None:
     assert entry.plugin_name == "default.full"
     assert entry.url == "oci://ghcr.io/acme/full:v1"
     assert entry.sha256 == "ab" * 32
-    assert (entry.phase, entry.priority, entry.fail_strategy, entry.type) == ("AUTHZ", 7, "FAIL_RELOAD", "HTTP")
+    assert (entry.phase, entry.priority, entry.fail_strategy, entry.type) == (
+        "AUTHZ",
+        7,
+        "FAIL_RELOAD",
+        "HTTP",
+    )
     assert entry.image_pull_policy == "Always"
     assert entry.root_id == "root-a"
     # Struct numbers are doubles: 10 → 10, 2.0 → 2; keys sorted; HTML characters escaped
-    assert entry.configuration == b'{"limit":10,"name":"\\u003cx\\u003e","nested":{"a":true,"b":[1,2]},"ratio":0.5}'
+    assert (
+        entry.configuration
+        == b'{"limit":10,"name":"\\u003cx\\u003e","nested":{"a":true,"b":[1,2]},"ratio":0.5}'
+    )
     assert entry.resource_version.startswith("sha256-")
 
 
 def test_env_resolution() -> None:
     entry = full_plan().entries()[0]
     env = {v.name: v for v in entry.env}
-    assert set(env) == {"INLINE_VAR", "INLINE_EMPTY", "FROM_HOST", "POD_NAME", "POD_IP", "VERSION", "API_KEY", "LEVEL"}
+    assert set(env) == {
+        "INLINE_VAR",
+        "INLINE_EMPTY",
+        "FROM_HOST",
+        "POD_NAME",
+        "POD_IP",
+        "VERSION",
+        "API_KEY",
+        "LEVEL",
+    }
     assert env["INLINE_VAR"].value == "v" and env["INLINE_EMPTY"].value == ""
     assert env["FROM_HOST"].source == "HOST" and env["FROM_HOST"].value is None
     assert env["POD_NAME"].value == "app"
@@ -153,7 +188,12 @@ def test_pickle_keeps_secrets_for_worker_processes() -> None:
 
 def test_config_dump_section_and_sidecar_form() -> None:
     plan = full_plan()
-    dump = {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"}, config_dump_section(plan)]}
+    dump = {
+        "configs": [
+            {"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"},
+            config_dump_section(plan),
+        ]
+    }
     assert plan_from_config_dump(dump).to_dict() == plan.to_dict()
     sidecar_form = {"configs": [{"@type": "x.SidecarConfigDump", "chain_plan": plan.to_dict()}]}
     assert plan_from_config_dump(sidecar_form).workload.ref == "default/app"
@@ -182,7 +222,10 @@ def test_malformed_plan_json_is_a_plan_format_error(mutate: Any) -> None:
 
 
 def test_missing_secret_fails_the_plan_unless_optional() -> None:
-    p = plugin("needs", vmConfig={"env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}}]})
+    p = plugin(
+        "needs",
+        vmConfig={"env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}}]},
+    )
     mesh = mesh_of(workload(), p)
     app = mesh.workload("default", "app")
     assert app is not None
@@ -190,13 +233,23 @@ def test_missing_secret_fails_the_plan_unless_optional() -> None:
         build_plan(mesh, app)
     assert "Secret default/gone not found" in str(info.value)
     assert info.value.field == "spec.vmConfig.env[0].valueFrom.secretKeyRef"
-    optional = plugin("opt", vmConfig={"env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k", "optional": True}}}]})
+    optional = plugin(
+        "opt",
+        vmConfig={
+            "env": [
+                {"name": "K", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k", "optional": True}}}
+            ]
+        },
+    )
     mesh = mesh_of(workload(), optional)
     assert build_plan(mesh, app).entries()[0].env == ()
 
 
 def test_missing_key_in_existing_config_map() -> None:
-    p = plugin("needs", vmConfig={"env": [{"name": "K", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "nope"}}}]})
+    p = plugin(
+        "needs",
+        vmConfig={"env": [{"name": "K", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "nope"}}}]},
+    )
     mesh = mesh_of(workload(), p, config_map("cm", other="x"))
     app = mesh.workload("default", "app")
     assert app is not None
@@ -228,11 +281,18 @@ def test_pull_secret_problems() -> None:
         plugin("bad-name", imagePullSecret="a/b/c"),
         secret("opaque", x="value"),
     )
-    results = {name: resolve_pull_secret(mesh, mesh.plugin("default", name)) for name in ("missing", "wrong-type", "bad-name")}  # type: ignore[arg-type]
+    results = {
+        name: resolve_pull_secret(mesh, mesh.plugin("default", name))
+        for name in ("missing", "wrong-type", "bad-name")
+    }  # type: ignore[arg-type]
     secret_missing, why = results["missing"]
     assert secret_missing is not None and not secret_missing.resolved and "not found" in (why or "")
     secret_wrong, why = results["wrong-type"]
-    assert secret_wrong is not None and not secret_wrong.resolved and "kubernetes.io/dockerconfigjson" in (why or "")
+    assert (
+        secret_wrong is not None
+        and not secret_wrong.resolved
+        and "kubernetes.io/dockerconfigjson" in (why or "")
+    )
     assert results["bad-name"][0] is None and "ignores" in (results["bad-name"][1] or "")
 
 
@@ -241,12 +301,17 @@ def test_ecds_payload() -> None:
     resource = ecds_resource(entry)
     assert resource["name"] == entry.ecds_name
     config = resource["typed_config"]["config"]
-    assert resource["typed_config"]["@type"] == "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+    assert (
+        resource["typed_config"]["@type"] == "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+    )
     assert config["name"] == "default.full" and config["root_id"] == "root-a"
     assert config["failure_policy"] == "FAIL_RELOAD"
     assert config["vm_config"]["runtime"] == "envoy.wasm.runtime.v8"
     remote = config["vm_config"]["code"]["remote"]
-    assert remote == {"http_uri": {"uri": "oci://ghcr.io/acme/full:v1", "timeout": "30s", "cluster": "_"}, "sha256": "ab" * 32}
+    assert remote == {
+        "http_uri": {"uri": "oci://ghcr.io/acme/full:v1", "timeout": "30s", "cluster": "_"},
+        "sha256": "ab" * 32,
+    }
     env = config["vm_config"]["environment_variables"]
     assert env["host_env_keys"] == ["FROM_HOST"]
     assert env["key_values"]["API_KEY"] == "<redacted>"
@@ -254,7 +319,9 @@ def test_ecds_payload() -> None:
     assert env["key_values"]["ISTIO_META_WASM_IMAGE_PULL_SECRET"] == "<redacted>"
     assert env["key_values"]["ISTIO_META_WASM_PLUGIN_RESOURCE_VERSION"] == entry.resource_version
     assert json.loads(config["configuration"]["value"])["limit"] == 10
-    revealed = ecds_resource(entry, reveal=True)["typed_config"]["config"]["vm_config"]["environment_variables"]
+    revealed = ecds_resource(entry, reveal=True)["typed_config"]["config"]["vm_config"][
+        "environment_variables"
+    ]
     assert revealed["key_values"]["API_KEY"] == SECRET_VALUE
 
 
@@ -263,7 +330,9 @@ def test_file_url_is_a_local_data_source() -> None:
     app = mesh.workload("default", "app")
     assert app is not None
     entry = build_plan(mesh, app).entries()[0]
-    assert ecds_resource(entry)["typed_config"]["config"]["vm_config"]["code"] == {"local": {"filename": "/opt/plugins/p.wasm"}}
+    assert ecds_resource(entry)["typed_config"]["config"]["vm_config"]["code"] == {
+        "local": {"filename": "/opt/plugins/p.wasm"}
+    }
 
 
 def test_workload_accessors() -> None:
@@ -282,8 +351,14 @@ def test_workload_accessors() -> None:
     assert [(e.address, e.port) for e in mesh.endpoints(service, 80)] == [("127.0.0.1", 9000)]
     own = mesh.service_for_host("app.default.svc.cluster.local")
     assert own is not None
-    assert [(e.address, e.port, e.workload) for e in mesh.endpoints(own, 80)] == [("127.0.0.1", 8080, "default/app")]
-    assert [(p.port, p.protocol) for p in mesh.inbound_ports(app)] == [(7000, "TCP"), (8080, "HTTP"), (9901, "")]
+    assert [(e.address, e.port, e.workload) for e in mesh.endpoints(own, 80)] == [
+        ("127.0.0.1", 8080, "default/app")
+    ]
+    assert [(p.port, p.protocol) for p in mesh.inbound_ports(app)] == [
+        (7000, "TCP"),
+        (8080, "HTTP"),
+        (9901, ""),
+    ]
     assert [p.port for p in mesh.outbound_ports(app)] == [80, 7000]
     plan = build_plan(mesh, app)
     assert plan.chain(Direction.OUTBOUND, 80) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crd_reference import load_crd_schema
+
 from wasmplugin.config.schema import Schema
 from wasmplugin.config.wasmplugin_schema import SPEC
 
@@ -25,7 +26,11 @@ def _compare(ours: Schema, crd: dict[str, Any], path: str, problems: list[str]) 
     same("maxProperties", ours.max_properties, crd.get("maxProperties"))
     same("format", ours.format, crd.get("format"))
     same("nullable", ours.nullable, bool(crd.get("nullable", False)))
-    same("preserve-unknown", ours.preserve_unknown, bool(crd.get("x-kubernetes-preserve-unknown-fields", False)))
+    same(
+        "preserve-unknown",
+        ours.preserve_unknown,
+        bool(crd.get("x-kubernetes-preserve-unknown-fields", False)),
+    )
     same("list-map-keys", list(ours.list_map_keys) or None, crd.get("x-kubernetes-list-map-keys"))
     same("required", sorted(ours.required), sorted(crd.get("required", [])))
     same(
@@ -55,7 +60,9 @@ def test_spec_schema_mirrors_the_crd() -> None:
 
 def test_mirror_check_notices_a_difference() -> None:
     crd_spec = load_crd_schema()["properties"]["spec"]
-    altered = dict(crd_spec, properties=dict(crd_spec["properties"], pluginName={"type": "string", "maxLength": 255}))
+    altered = dict(
+        crd_spec, properties=dict(crd_spec["properties"], pluginName={"type": "string", "maxLength": 255})
+    )
     problems: list[str] = []
     _compare(SPEC, altered, "spec", problems)
     assert problems

@@ -33,7 +33,7 @@ def lines(result: LoadResult) -> list[str]:
 def test_error_and_warning_line_format() -> None:
     result = run(wasmplugin({"phase": "AUTHENTICATE"}), wasmplugin({"selector": {}}, name="q"))
     assert lines(result) == [
-        "v.yaml#1: WasmPlugin default/p: spec.phase: unsupported value \"AUTHENTICATE\"; supported: "
+        'v.yaml#1: WasmPlugin default/p: spec.phase: unsupported value "AUTHENTICATE"; supported: '
         "UNSPECIFIED_PHASE, AUTHN, AUTHZ, STATS",
         "warning: v.yaml#2: WasmPlugin default/q: spec.selector: workload selector specified without labels "
         "(it selects every workload in the namespace)",
@@ -82,7 +82,9 @@ def test_webhook_checks() -> None:
         ("WasmPlugin default/b", "spec.priority", "webhook"),
     ]
     assert "core/Service networking.istio.io/ServiceEntry" in result.errors[0].reason
-    assert [(w.resource, w.field) for w in result.warnings] == [("WasmPlugin default/c", "spec.verificationKey")]
+    assert [(w.resource, w.field) for w in result.warnings] == [
+        ("WasmPlugin default/c", "spec.verificationKey")
+    ]
 
 
 def test_sha256_prefix_extension() -> None:
@@ -101,22 +103,43 @@ def test_sha256_prefix_extension() -> None:
     ("env", "field", "text"),
     [
         ({"name": "A", "valueFrom": {}}, "spec.vmConfig.env[0].valueFrom", "got an empty object"),
-        ({"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}, "secretKeyRef": {}}},
-         "spec.vmConfig.env[0].valueFrom", "exactly one of"),
-        ({"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
-         "spec.vmConfig.env[0].valueFrom", "got resourceFieldRef"),
-        ({"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-         "spec.vmConfig.env[0].valueFrom.fieldRef.fieldPath", "unsupported fieldPath"),
-        ({"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}},
-         "spec.vmConfig.env[0].valueFrom.secretKeyRef.key", "required"),
-        ({"name": "A", "valueFrom": {"configMapKeyRef": {"name": "Bad", "key": "k"}}},
-         "spec.vmConfig.env[0].valueFrom.configMapKeyRef.name", "RFC 1123"),
-        ({"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": "yes please"}}},
-         "spec.vmConfig.env[0].valueFrom.secretKeyRef.optional", "boolean"),
-        ({"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-         "spec.vmConfig.env[0]", "cannot both be set"),
+        (
+            {"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}, "secretKeyRef": {}}},
+            "spec.vmConfig.env[0].valueFrom",
+            "exactly one of",
+        ),
+        (
+            {"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+            "spec.vmConfig.env[0].valueFrom",
+            "got resourceFieldRef",
+        ),
+        (
+            {"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            "spec.vmConfig.env[0].valueFrom.fieldRef.fieldPath",
+            "unsupported fieldPath",
+        ),
+        (
+            {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}},
+            "spec.vmConfig.env[0].valueFrom.secretKeyRef.key",
+            "required",
+        ),
+        (
+            {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "Bad", "key": "k"}}},
+            "spec.vmConfig.env[0].valueFrom.configMapKeyRef.name",
+            "RFC 1123",
+        ),
+        (
+            {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": "yes please"}}},
+            "spec.vmConfig.env[0].valueFrom.secretKeyRef.optional",
+            "boolean",
+        ),
+        (
+            {"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            "spec.vmConfig.env[0]",
+            "cannot both be set",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_blog_env_forms_are_errors(env: dict[str, Any], field: str, text: str) -> None:
     result = run(wasmplugin({"vmConfig": {"env": [env]}}))
     assert [e.field for e in result.errors] == [field]
@@ -124,43 +147,109 @@ def test_malformed_blog_env_forms_are_errors(env: dict[str, Any], field: str, te
 
 
 def test_label_key_field_refs_are_accepted() -> None:
-    env = [{"name": "V", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app.kubernetes.io/version']"}}}]
+    env = [
+        {
+            "name": "V",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app.kubernetes.io/version']"}},
+        }
+    ]
     assert run(wasmplugin({"vmConfig": {"env": env}})).ok
 
 
-WE = {"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry", "metadata": {"name": "w", "namespace": "default"}}
-SE = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": "s", "namespace": "default"}}
+WE = {
+    "apiVersion": "networking.istio.io/v1",
+    "kind": "WorkloadEntry",
+    "metadata": {"name": "w", "namespace": "default"},
+}
+SE = {
+    "apiVersion": "networking.istio.io/v1",
+    "kind": "ServiceEntry",
+    "metadata": {"name": "s", "namespace": "default"},
+}
 
 
 @pytest.mark.parametrize(
     ("doc", "field", "text"),
     [
         ({**WE, "spec": {"ports": {"http": 80}}}, "spec.address", "required"),
-        ({**WE, "spec": {"address": "1.2.3.4", "ports": {"HTTP_PORT": 80}}}, 'spec.ports["HTTP_PORT"]', "port name"),
+        (
+            {**WE, "spec": {"address": "1.2.3.4", "ports": {"HTTP_PORT": 80}}},
+            'spec.ports["HTTP_PORT"]',
+            "port name",
+        ),
         ({**WE, "spec": {"address": "1.2.3.4", "ports": {"http": 70000}}}, "spec.ports.http", "65535"),
-        ({**WE, "spec": {"address": "unix:///sock", "ports": {"http": 80}}}, "spec", "UDS may not include ports"),
+        (
+            {**WE, "spec": {"address": "unix:///sock", "ports": {"http": 80}}},
+            "spec",
+            "UDS may not include ports",
+        ),
         ({**WE, "spec": {"address": "1.2.3.4", "labels": {"a": "b c"}}}, "spec.labels", "label value"),
         ({**WE, "spec": {"address": "1.2.3.4", "bogus": 1}}, "spec.bogus", "unknown field"),
         ({**SE, "spec": {"ports": [{"number": 80, "name": "http"}]}}, "spec.hosts", "required"),
-        ({**SE, "spec": {"hosts": ["a.b"], "ports": [{"number": 80, "name": "a"}, {"number": 80, "name": "b"}]}},
-         "spec.ports[1].number", "used twice"),
-        ({**SE, "spec": {"hosts": ["a.b"], "ports": [{"number": 80, "name": "a", "protocol": "QUIC"}]}},
-         "spec.ports[0].protocol", "unsupported protocol"),
+        (
+            {
+                **SE,
+                "spec": {
+                    "hosts": ["a.b"],
+                    "ports": [{"number": 80, "name": "a"}, {"number": 80, "name": "b"}],
+                },
+            },
+            "spec.ports[1].number",
+            "used twice",
+        ),
+        (
+            {**SE, "spec": {"hosts": ["a.b"], "ports": [{"number": 80, "name": "a", "protocol": "QUIC"}]}},
+            "spec.ports[0].protocol",
+            "unsupported protocol",
+        ),
         ({**SE, "spec": {"hosts": ["bad host"]}}, "spec.hosts[0]", "DNS name"),
-        ({**SE, "spec": {"hosts": ["a.b"], "resolution": "STATIC", "endpoints": [{"address": "1.2.3.4"}],
-                   "workloadSelector": {"labels": {}}}},
-         "spec", "only one of endpoints or workloadSelector"),
-        ({**SE, "spec": {"hosts": ["a.b"], "resolution": "NONE", "endpoints": [{"address": "1.2.3.4"}]}},
-         "spec.endpoints", "resolution type NONE"),
+        (
+            {
+                **SE,
+                "spec": {
+                    "hosts": ["a.b"],
+                    "resolution": "STATIC",
+                    "endpoints": [{"address": "1.2.3.4"}],
+                    "workloadSelector": {"labels": {}},
+                },
+            },
+            "spec",
+            "only one of endpoints or workloadSelector",
+        ),
+        (
+            {**SE, "spec": {"hosts": ["a.b"], "resolution": "NONE", "endpoints": [{"address": "1.2.3.4"}]}},
+            "spec.endpoints",
+            "resolution type NONE",
+        ),
         ({**SE, "spec": {"hosts": ["a.b"], "ports": [{"number": 80}]}}, "spec.ports[0].name", "required"),
-        ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "!!!"}}, 'data["k"]', "base64"),
-        ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson",
-          "stringData": {"x": "y1"}}, "data", ".dockerconfigjson"),
-        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"bad key": "v"}},
-         'data["bad key"]', "invalid key"),
-        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 5}}, "data.k", "string"),
+        (
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "!!!"}},
+            'data["k"]',
+            "base64",
+        ),
+        (
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "s"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {"x": "y1"},
+            },
+            "data",
+            ".dockerconfigjson",
+        ),
+        (
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"bad key": "v"}},
+            'data["bad key"]',
+            "invalid key",
+        ),
+        (
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 5}},
+            "data.k",
+            "string",
+        ),
     ],
-)  # fmt: skip
+)
 def test_other_kinds(doc: dict[str, Any], field: str, text: str) -> None:
     result = run(doc)
     assert [e.field for e in result.errors] == [field], lines(result)
@@ -174,7 +263,12 @@ def test_workload_labels_in_metadata_only_warns() -> None:
 
 
 def mesh_config(data: dict[str, str], name: str = "istio") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "istio-system"}, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "istio-system"},
+        "data": data,
+    }
 
 
 @pytest.mark.parametrize(
@@ -185,9 +279,21 @@ def mesh_config(data: dict[str, str], name: str = "istio") -> dict[str, Any]:
         ({"mesh": "- a\n"}, "data.mesh", "one YAML mapping"),
         ({"wasmplugin": "colour: blue\n"}, "data.wasmplugin.colour", "unknown option"),
         ({"wasmplugin": "priorityOrder: up\n"}, "data.wasmplugin.priorityOrder", "descending or ascending"),
-        ({"wasmplugin": "limits: {vm_memory_gb: 1}\n"}, "data.wasmplugin.limits.vm_memory_gb", "unknown limit"),
-        ({"wasmplugin": "limits: {http_max_attempts: 2.5}\n"}, "data.wasmplugin.limits.http_max_attempts", "integer"),
-        ({"wasmplugin": "limits: {fetch_timeout_s: 0}\n"}, "data.wasmplugin.limits.fetch_timeout_s", "greater than 0"),
+        (
+            {"wasmplugin": "limits: {vm_memory_gb: 1}\n"},
+            "data.wasmplugin.limits.vm_memory_gb",
+            "unknown limit",
+        ),
+        (
+            {"wasmplugin": "limits: {http_max_attempts: 2.5}\n"},
+            "data.wasmplugin.limits.http_max_attempts",
+            "integer",
+        ),
+        (
+            {"wasmplugin": "limits: {fetch_timeout_s: 0}\n"},
+            "data.wasmplugin.limits.fetch_timeout_s",
+            "greater than 0",
+        ),
     ],
 )
 def test_mesh_config_errors(data: dict[str, str], field: str, text: str) -> None:
@@ -222,17 +328,27 @@ def test_one_mesh_config_only() -> None:
 
 def test_duplicates_are_errors_naming_the_first() -> None:
     result = run(wasmplugin(), wasmplugin())
-    assert [str(e) for e in result.errors] == ["v.yaml#2: WasmPlugin default/p: defined twice; first at v.yaml#1"]
+    assert [str(e) for e in result.errors] == [
+        "v.yaml#2: WasmPlugin default/p: defined twice; first at v.yaml#1"
+    ]
     assert len(result.mesh.plugins) == 1
 
 
 def test_reference_warnings() -> None:
     result = run(
         wasmplugin({"imagePullSecret": "missing"}, name="a"),
-        wasmplugin({"vmConfig": {"env": [{"name": "K", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]}},
-                   name="b"),
-        wasmplugin({"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "g"}]}, name="c"),
-    )  # fmt: skip
+        wasmplugin(
+            {
+                "vmConfig": {
+                    "env": [{"name": "K", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]
+                }
+            },
+            name="b",
+        ),
+        wasmplugin(
+            {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "g"}]}, name="c"
+        ),
+    )
     assert result.ok
     refs = [(w.resource, w.field) for w in result.warnings if w.origin == "reference"]
     assert refs == [

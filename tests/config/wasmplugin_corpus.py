@@ -136,20 +136,38 @@ MUTATIONS: list[Mutation] = [
     # sha256
     *[
         Mutation(f"sha256={v!r}", _set("sha256", v))
-        for v in ["", HEX64, HEX64[:63], HEX64 + "0", HEX64.upper(), "sha256:" + HEX64, HEX64 + "\n", "zz", "a]b1c2"]
+        for v in [
+            "",
+            HEX64,
+            HEX64[:63],
+            HEX64 + "0",
+            HEX64.upper(),
+            "sha256:" + HEX64,
+            HEX64 + "\n",
+            "zz",
+            "a]b1c2",
+        ]
     ],
     Mutation("sha256=1", _set("sha256", 1)),
     # enums
-    *[Mutation(f"phase={v!r}", _set("phase", v)) for v in ["UNSPECIFIED_PHASE", "AUTHN", "AUTHZ", "STATS",
-                                                            "UNSPECIFIED", "authn", "", 1]],
-    *[Mutation(f"failStrategy={v!r}", _set("failStrategy", v)) for v in ["FAIL_CLOSE", "FAIL_RELOAD", "FAIL"]],
+    *[
+        Mutation(f"phase={v!r}", _set("phase", v))
+        for v in ["UNSPECIFIED_PHASE", "AUTHN", "AUTHZ", "STATS", "UNSPECIFIED", "authn", "", 1]
+    ],
+    *[
+        Mutation(f"failStrategy={v!r}", _set("failStrategy", v))
+        for v in ["FAIL_CLOSE", "FAIL_RELOAD", "FAIL"]
+    ],
     *[
         Mutation(f"imagePullPolicy={v!r}", _set("imagePullPolicy", v))
         for v in ["UNSPECIFIED_POLICY", "Always", "IF_NOT_PRESENT", "always"]
     ],
     *[Mutation(f"type={v!r}", _set("type", v)) for v in ["UNSPECIFIED_PLUGIN_TYPE", "NETWORK", "TCP"]],
     # priority
-    *[Mutation(f"priority={v!r}", _set("priority", v)) for v in [0, -5, 2147483647, -2147483648, None, "10", 1.5, True]],
+    *[
+        Mutation(f"priority={v!r}", _set("priority", v))
+        for v in [0, -5, 2147483647, -2147483648, None, "10", 1.5, True]
+    ],
     Mutation("priority=2^31", _set("priority", 2147483648), webhook=True),
     Mutation("priority=-2^31-1", _set("priority", -2147483649), webhook=True),
     # strings with lengths
@@ -158,7 +176,10 @@ MUTATIONS: list[Mutation] = [
     Mutation("verificationKey", _set("verificationKey", "key")),
     Mutation("verificationKey=5", _set("verificationKey", 5)),
     # pluginConfig
-    *[Mutation(f"pluginConfig={v!r}", _set("pluginConfig", v)) for v in [{}, {"k": [1, {"x": None}]}, [1], "s", None]],
+    *[
+        Mutation(f"pluginConfig={v!r}", _set("pluginConfig", v))
+        for v in [{}, {"k": [1, {"x": None}]}, [1], "s", None]
+    ],
     # selector
     Mutation("selector {}", _set("selector", {})),
     Mutation("selector no labels", _labels({})),
@@ -176,12 +197,20 @@ MUTATIONS: list[Mutation] = [
     Mutation("targetRefs gateway", _refs(GW)),
     Mutation("targetRefs service core", _refs({"kind": "Service", "name": "svc"})),
     Mutation("targetRefs service group core", _refs({"group": "core", "kind": "Service", "name": "svc"})),
-    Mutation("targetRefs serviceentry", _refs({"group": "networking.istio.io", "kind": "ServiceEntry", "name": "s"})),
-    Mutation("targetRefs gatewayclass", _refs({"group": "gateway.networking.k8s.io", "kind": "GatewayClass",
-                                               "name": "istio-waypoint"})),
+    Mutation(
+        "targetRefs serviceentry",
+        _refs({"group": "networking.istio.io", "kind": "ServiceEntry", "name": "s"}),
+    ),
+    Mutation(
+        "targetRefs gatewayclass",
+        _refs({"group": "gateway.networking.k8s.io", "kind": "GatewayClass", "name": "istio-waypoint"}),
+    ),
     Mutation("targetRefs Pod", _refs({"kind": "Pod", "name": "p"}), webhook=True),
-    Mutation("targetRefs istio Gateway", _refs({"group": "networking.istio.io", "kind": "Gateway", "name": "g"}),
-             webhook=True),
+    Mutation(
+        "targetRefs istio Gateway",
+        _refs({"group": "networking.istio.io", "kind": "Gateway", "name": "g"}),
+        webhook=True,
+    ),
     Mutation("targetRefs namespace set", _refs({**GW, "namespace": "other"})),
     Mutation("targetRefs namespace empty", _refs({**GW, "namespace": ""})),
     Mutation("targetRefs bad kind", _refs({**GW, "kind": "1Gateway"})),
@@ -191,9 +220,13 @@ MUTATIONS: list[Mutation] = [
     Mutation("targetRefs 16", _refs(*[{**GW, "name": f"g{i}"} for i in range(16)])),
     Mutation("targetRefs 17", _refs(*[{**GW, "name": f"g{i}"} for i in range(17)])),
     Mutation("targetRefs empty list", _refs()),
-    Mutation("targetRef singular", lambda s: (s.pop("selector", None), s.pop("targetRefs", None),
-                                              s.__setitem__("targetRef", dict(GW)))),
-    Mutation("selector and targetRefs", lambda s: s.update(selector={"matchLabels": {"a": "b"}}, targetRefs=[GW])),
+    Mutation(
+        "targetRef singular",
+        lambda s: (s.pop("selector", None), s.pop("targetRefs", None), s.__setitem__("targetRef", dict(GW))),
+    ),
+    Mutation(
+        "selector and targetRefs", lambda s: s.update(selector={"matchLabels": {"a": "b"}}, targetRefs=[GW])
+    ),
     Mutation("selector and empty targetRefs", lambda s: s.update(selector={}, targetRefs=[])),
     Mutation("targetRef and targetRefs", lambda s: s.update(targetRef=dict(GW), targetRefs=[GW])),
     # match
@@ -233,8 +266,13 @@ MUTATIONS: list[Mutation] = [
     Mutation("env 256 items", _env(*[{"name": f"E{i}"} for i in range(256)]), combinable=False),
     Mutation("env 257 items", _env(*[{"name": f"E{i}"} for i in range(257)]), combinable=False),
     Mutation("env missing name", _env({"value": "x"})),
-    Mutation("env fieldRef object", _env({"name": "P", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})),
-    Mutation("env secretKeyRef object", _env({"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}})),
+    Mutation(
+        "env fieldRef object", _env({"name": "P", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+    ),
+    Mutation(
+        "env secretKeyRef object",
+        _env({"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}),
+    ),
     Mutation("env null item", _env(None)),
     Mutation("vmConfig unknown field", _set("vmConfig", {"env": [], "runtime": "v8"})),
     # the spec itself
@@ -268,7 +306,11 @@ def generate(seed: int = 20240501, combinations: int = 200) -> list[Case]:
         for mutation in chosen:
             mutation.apply(spec)
         labels = tuple(m.label for m in chosen)
-        cases.append(Case(f"random {i} {base_name}: {' + '.join(labels)}", spec, any(m.webhook for m in chosen), labels))
+        cases.append(
+            Case(
+                f"random {i} {base_name}: {' + '.join(labels)}", spec, any(m.webhook for m in chosen), labels
+            )
+        )
     cases.append(Case("spec missing", None))
     cases.append(Case("spec is a string", "url: x"))
     cases.append(Case("spec is a list", [{"url": "x"}]))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from demo_stack import DemoStack, closed_port, silent_listener, wasm_plugin
 
-from wasmplugin.demo.tokens import TokenIssuer
+from wasmplugin.demo.tokens import SigningKey, TokenIssuer
 from wasmplugin.errors import DemoError
 
 pytestmark = pytest.mark.slow
@@ -70,6 +70,12 @@ rate_limit_response:
 """
 
 
+def impostor(stack: DemoStack) -> TokenIssuer:
+    """Same issuer, audience and key ids as the stack's, other keys: its tokens are forgeries."""
+    keys = [SigningKey.generate(k.alg, k.kid) for k in stack.issuer.keys.values()]
+    return TokenIssuer(stack.issuer.issuer, stack.issuer.audience, keys)
+
+
 def jwt_doc(config: str = JWT_CONFIG) -> str:
     return wasm_plugin("jwt-validator", "AUTHN", config)
 
@@ -86,7 +92,7 @@ def echoed(reply_body: bytes) -> dict[str, list[str]]:
     return out
 
 
-# --- jwt-validator ------------------------------------------------------------------------------------
+# --- jwt-validator --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +120,7 @@ def test_jwt_valid_token_passes_subject_and_scopes(jwt_stack: DemoStack, alg: st
         (lambda s: s.token(issued_at=int(time.time()) - 7200, lifetime_s=3600), "token expired"),
         (lambda s: s.token(audience="other.example.com"), "audience mismatch"),
         (lambda s: s.token(issuer="https://evil.example.com"), "issuer mismatch"),
-        (
-            lambda s: TokenIssuer(s.issuer.issuer, s.issuer.audience, [
-                type(k).generate(k.alg, k.kid) for k in s.issuer.keys.values()]).mint("alice"),
-            "signature verification failed",
-        ),  # fmt: skip
+        (lambda s: impostor(s).mint("alice"), "signature verification failed"),
         (lambda s: "not.a.token", "malformed token header"),
     ],
     ids=["no-token", "expired", "wrong-audience", "wrong-issuer", "forged", "malformed"],
@@ -131,7 +133,9 @@ def test_jwt_rejects_with_401_and_challenge(jwt_stack: DemoStack, make, descript
         f'Bearer realm="wasmplugin", error="invalid_token", error_description="{description}"'
     )
     assert json.loads(r.body) == {"error": "invalid_token", "error_description": description}
-    assert jwt_stack.services is not None and jwt_stack.services.app.requests == before  # never reached the app
+    assert (
+        jwt_stack.services is not None and jwt_stack.services.app.requests == before
+    )  # never reached the app
 
 
 def test_jwt_allowed_paths_need_no_token(jwt_stack: DemoStack) -> None:
@@ -150,8 +154,12 @@ def test_jwt_fetches_the_jwks_once_and_caches_it(jwt_stack: DemoStack) -> None:
 
 
 def test_jwt_bad_configuration_is_rejected_and_last_good_keeps_serving(jwt_stack: DemoStack) -> None:
-    verdict = jwt_stack.reload([jwt_doc(JWT_CONFIG.replace('issuer: "https://auth.example.com"', "issuer: 42"))])
-    assert re.search(r"reload rejected, keeping config version \d+: plugin istio-system.jwt-validator: ", verdict)
+    verdict = jwt_stack.reload(
+        [jwt_doc(JWT_CONFIG.replace('issuer: "https://auth.example.com"', "issuer: 42"))]
+    )
+    assert re.search(
+        r"reload rejected, keeping config version \d+: plugin istio-system.jwt-validator: ", verdict
+    )
     assert "jwt-validator: invalid configuration: pluginConfig.issuer: expected a string, got number" in (
         jwt_stack.log_text()
     )
@@ -167,7 +175,10 @@ def test_jwks_silent_then_down_answers_503_promptly(tmp_path: Path) -> None:
             started = time.monotonic()
             r = stack.request("GET", "/x", token=stack.token(), timeout=20)
             assert r.status == 503
-            assert json.loads(r.body) == {"error": "jwks_unavailable", "error_description": "jwks unavailable"}
+            assert json.loads(r.body) == {
+                "error": "jwks_unavailable",
+                "error_description": "jwks unavailable",
+            }
             assert time.monotonic() - started < 10  # the plugin's 500 ms timeout, not a hang
             assert "jwt-validator: JWKS fetch from http://auth.example.com/.well-known/jwks.json failed" in (
                 stack.log_text()
@@ -179,7 +190,7 @@ def test_jwks_silent_then_down_answers_503_promptly(tmp_path: Path) -> None:
         assert stack.request("GET", "/health").status == 200  # allowed paths need no keys
 
 
-# --- rbac-enforcer -----------------------------------------------------------------------------------------
+# --- rbac-enforcer --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -230,15 +241,19 @@ def test_rbac_caches_decisions(rbac_stack: DemoStack) -> None:
 def test_rbac_bad_configuration_is_rejected(rbac_stack: DemoStack) -> None:
     verdict = rbac_stack.reload([rbac_doc(RBAC_CONFIG.replace("cache_ttl: 60", 'cache_ttl: "60"'))])
     assert "reload rejected" in verdict and "istio-system.rbac-enforcer" in verdict
-    assert "rbac-enforcer: invalid configuration: pluginConfig.cache_ttl: expected an integer, got string" in (
-        rbac_stack.log_text()
+    assert (
+        "rbac-enforcer: invalid configuration: pluginConfig.cache_ttl: expected an integer, got string"
+        in (rbac_stack.log_text())
     )
     assert rbac_stack.request("GET", "/health").status == 200
 
 
 def test_policy_service_down_or_silent_fails_closed(tmp_path: Path) -> None:
     config = RBAC_CONFIG + "policy_timeout_ms: 500\n"
-    with silent_listener() as port, DemoStack(tmp_path, [rbac_doc(config)], port_overrides={"policy": port}) as s:
+    with (
+        silent_listener() as port,
+        DemoStack(tmp_path, [rbac_doc(config)], port_overrides={"policy": port}) as s,
+    ):
         started = time.monotonic()
         r = s.request("GET", "/health", timeout=20)
         assert r.status == 403
@@ -251,7 +266,7 @@ def test_policy_service_down_or_silent_fails_closed(tmp_path: Path) -> None:
             assert r.status == 403 and json.loads(r.body)["reason"] == "policy service unavailable"
 
 
-# --- custom-metrics -------------------------------------------------------------------------------------------
+# --- custom-metrics -------------------------------------------------------------------------------
 
 
 def test_custom_metrics_at_stats_prometheus(tmp_path: Path) -> None:
@@ -262,7 +277,11 @@ def test_custom_metrics_at_stats_prometheus(tmp_path: Path) -> None:
         prom = s.admin("/stats/prometheus").text
         assert 'custom_api_requests_total{method="GET",status="200"} 3' in prom
         assert 'custom_api_requests_total{method="POST",status="200"} 1' in prom
-        buckets = re.findall(r'custom_api_request_duration_seconds_bucket\{method="GET",status="200",le="([^"]+)"\} (\d+)', prom)
+        buckets = re.findall(
+            r'custom_api_request_duration_seconds_bucket\{method="GET",status="200",le="([^"]+)"\} (\d+)',
+            prom,
+        )
+        buckets.sort(key=lambda b: float(b[0]))  # exposition order is free; "+Inf" parses as inf
         assert [le for le, _ in buckets] == ["0.01", "0.05", "0.1", "0.5", "1", "5", "+Inf"]
         counts = [int(n) for _, n in buckets]
         assert counts == sorted(counts) and counts[-1] == 3  # cumulative, +Inf = all
@@ -277,7 +296,7 @@ def test_custom_metrics_at_stats_prometheus(tmp_path: Path) -> None:
         assert 'custom_api_requests_total{method="GET",status="200"} 4' in prom  # the old config still counts
 
 
-# --- rate-limiter ------------------------------------------------------------------------------------------------
+# --- rate-limiter ---------------------------------------------------------------------------------
 
 
 def test_rate_limiter_answers_the_configured_response(tmp_path: Path) -> None:
@@ -300,17 +319,15 @@ def test_rate_limiter_answers_the_configured_response(tmp_path: Path) -> None:
         # another rule has its own count
         assert s.request("GET", "/api/v1/search").header("x-ratelimit-limit") == "20"
 
-        verdict = s.reload([
-            wasm_plugin("rate-limiter", "UNSPECIFIED_PHASE", RATE_CONFIG.replace("limit: 3", 'limit: "3"'), priority=None)
-        ])  # fmt: skip
+        bad = RATE_CONFIG.replace("limit: 3", 'limit: "3"')
+        verdict = s.reload([wasm_plugin("rate-limiter", "UNSPECIFIED_PHASE", bad, priority=None)])
         assert "reload rejected" in verdict
-        assert "rate-limiter: invalid configuration: pluginConfig.path_limits[1].limit: expected an integer, got string" in (
-            s.log_text()
-        )
+        problem = "pluginConfig.path_limits[1].limit: expected an integer, got string"
+        assert f"rate-limiter: invalid configuration: {problem}" in s.log_text()
         assert s.request("POST", "/limited/upload", body=b"x").status == 429  # counts kept by the old config
 
 
-# --- header-modifier --------------------------------------------------------------------------------------------
+# --- header-modifier ------------------------------------------------------------------------------
 
 
 def test_header_modifier_adds_the_blogs_headers(tmp_path: Path) -> None:

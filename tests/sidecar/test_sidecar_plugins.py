@@ -163,3 +163,15 @@ def test_runtime_trap_fail_strategy(tmp_path: Path, upstream: EchoUpstream, stra
             assert poll(lambda: after().status == 200, timeout=30)
         _status, text = sp.admin("/stats")
         assert "wasm_filter.default.trappy.failures: 1" in text
+
+
+def test_http_call_response_over_limit_is_a_reset(hostcalls: ServeProcess) -> None:
+    # 5 MiB > Limits.http_call_response_max_bytes (4 MiB): the plugin sees (token, 0, 0, 0).
+    r = fetch(
+        hostcalls.url("inbound", "/hostcalls/http_call/echo.local"),
+        headers={"x-hc-call-path": f"/bytes/{5 * 1024 * 1024}"},
+    )
+    assert r.status == 200
+    assert r.headers["x-hc-call-headers"] == "0"
+    assert r.headers["x-hc-status-code"] == "11"
+    assert r.headers["x-hc-status-message"] == "reset"

@@ -231,3 +231,12 @@ def test_listener_stats_count_requests(proxy: SidecarThread) -> None:
     assert snap.counters[name] == 3
     assert snap.counters[name.replace("2xx", "5xx")] == 1
     assert snap.counters["cluster.inbound|8080||.upstream_rq_total"] == 4
+
+
+def test_half_closed_client_still_gets_its_response(proxy: SidecarThread) -> None:
+    with connect(proxy.inbound) as s:
+        s.sendall(b"GET /delay/50 HTTP/1.1\r\nHost: app\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        resp = ResponseReader(s).read()
+        assert _echo(resp)["path"] == "/delay/50"
+        assert s.recv(10) == b""  # and then the proxy closes

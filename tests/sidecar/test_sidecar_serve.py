@@ -3,6 +3,8 @@ reload (good and bad edits), workers. Real subprocess, real sockets, ephemeral p
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +139,25 @@ def test_four_phases_run_in_plan_order(tmp_path: Path, upstream: EchoUpstream) -
         filters = inbound["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
         names = [f["name"].rsplit(".", 1)[-1].split("~")[0] for f in filters[:-1]]
         assert names == order
+        # ... and what `wasmplugin proxy-config wasm --admin` shows for the running sidecar.
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "wasmplugin",
+                "proxy-config",
+                "wasm",
+                "--admin",
+                f"127.0.0.1:{sp.ports['admin']}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        rows = out.split("INBOUND", 1)[1].split("\n\n", 1)[0].splitlines()[1:]  # after the listener line
+        shown = [row.split()[3].split("/")[1] for row in rows if row.strip()[:1].isdigit()]
+        assert shown == order, out
 
 
 def test_reload_good_and_bad_edits(tmp_path: Path, upstream: EchoUpstream) -> None:

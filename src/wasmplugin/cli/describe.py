@@ -67,17 +67,22 @@ def _scalar(value: Any) -> str:
 
 
 def _render(value: Any, indent: int, lines: list[str]) -> None:
+    """kubectl's rendering of unstructured content: keys sorted and turned into labels, nested
+    maps and lists indented, scalar values of one map aligned."""
     pad = " " * indent
     if isinstance(value, dict):
-        for key, item in value.items():
+        keys = sorted(value, key=str)
+        scalars = [smart_label(str(k)) for k in keys if not (isinstance(value[k], dict | list) and value[k])]
+        width = max((len(label) for label in scalars), default=0) + 3
+        for key in keys:
+            item = value[key]
             label = smart_label(str(key))
             if isinstance(item, dict | list) and item:
                 lines.append(f"{pad}{label}:")
                 _render(item, indent + 2, lines)
             else:
-                lines.append(
-                    f"{pad}{label}:  {_scalar(item) if not isinstance(item, dict | list) else ''}".rstrip()
-                )
+                shown = "" if isinstance(item, dict | list) else _scalar(item)
+                lines.append(f"{pad}{label + ':':<{width}}{shown}".rstrip())
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, dict | list):

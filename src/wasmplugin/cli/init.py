@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "for `wasmplugin test`. Then: cd NAME && ./build.sh && pytest tests/"
         ),
     )
-    p.add_argument("name", metavar="NAME", help="plugin name: lower-case letters, digits and '-' (a DNS label)")
+    p.add_argument(
+        "name", metavar="NAME", help="plugin name: lower-case letters, digits and '-' (a DNS label)"
+    )
     p.add_argument(
         "--lang",
         required=True,
@@ -53,7 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="rust|go|assemblyscript",
         help="plugin language and SDK",
     )
-    p.add_argument("--dir", metavar="PATH", help="directory to create (default ./NAME); must not exist or be empty")
+    p.add_argument(
+        "--dir", metavar="PATH", help="directory to create (default ./NAME); must not exist or be empty"
+    )
     p.set_defaults(func=init_command)
 
 

@@ -108,12 +108,11 @@ def port_protocol(name: str, protocol: str | None) -> str:
     HTTP), else "" (unknown: Istio sniffs it)."""
     if protocol:
         return protocol.upper()
-    prefix = name.split("-", 1)[0].upper() if name else ""
-    if prefix in PROTOCOLS:
-        return prefix
-    if name.upper().startswith("GRPC-WEB"):
+    upper = name.upper()
+    if upper == "GRPC-WEB" or upper.startswith("GRPC-WEB-"):
         return "GRPC-WEB"
-    return ""
+    prefix = upper.split("-", 1)[0]
+    return prefix if prefix in PROTOCOLS else ""
 
 
 def _ports_problems(ports: dict[str, Any], path: str) -> list[Problem]:

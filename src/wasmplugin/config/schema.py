@@ -68,17 +68,11 @@ class Schema:
         return _compile_go_regexp(self.pattern)
 
 
-_PATTERN_CACHE: dict[str, re.Pattern[str]] = {}
-
-
 def _compile_go_regexp(pattern: str) -> re.Pattern[str]:
     """RE2 ``$`` (no multi-line flag) matches only at the end of the text; Python's also matches
-    before a final newline. The CRD patterns use ``$`` only as an anchor."""
-    compiled = _PATTERN_CACHE.get(pattern)
-    if compiled is None:
-        compiled = re.compile(pattern.replace("$", r"\Z"))
-        _PATTERN_CACHE[pattern] = compiled
-    return compiled
+    before a final newline. The CRD patterns use ``$`` only as an anchor. (``re`` caches compiled
+    patterns itself.)"""
+    return re.compile(pattern.replace("$", r"\Z"))
 
 
 @dataclass(frozen=True, slots=True)

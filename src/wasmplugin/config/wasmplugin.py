@@ -94,18 +94,17 @@ def _build_spec(spec: dict[str, Any], env_refs: dict[int, Any]) -> WasmPluginSpe
     config_raw = _present(spec, "pluginConfig")
     plugin_config = freeze(config_raw) if isinstance(config_raw, dict) else None
     priority = _present(spec, "priority")
-    enum_or_none = _enum_or_none
     return WasmPluginSpec(
         url=url,
         sha256=_present(spec, "sha256") or "",
-        image_pull_policy=enum_or_none(PullPolicy, _present(spec, "imagePullPolicy")),
+        image_pull_policy=_enum_or_none(PullPolicy, _present(spec, "imagePullPolicy")),
         image_pull_secret=_present(spec, "imagePullSecret"),
         plugin_config=plugin_config,
         plugin_name=_present(spec, "pluginName"),
-        phase=enum_or_none(Phase, _present(spec, "phase")),
+        phase=_enum_or_none(Phase, _present(spec, "phase")),
         priority=int(priority) if priority is not None else None,
-        fail_strategy=enum_or_none(FailStrategy, _present(spec, "failStrategy")),
-        type=enum_or_none(PluginType, _present(spec, "type")),
+        fail_strategy=_enum_or_none(FailStrategy, _present(spec, "failStrategy")),
+        type=_enum_or_none(PluginType, _present(spec, "type")),
         selector=selector,
         target_refs=tuple(refs),
         env=tuple(env),

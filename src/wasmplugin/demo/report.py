@@ -1,7 +1,8 @@
 """The demo's table: one row per case, with what the plugins did underneath. Pure text.
 
-Per case: the request, the token, the expected and actual status, then
+Per case: the request, the expected and actual status, then
 
+* ``token`` — which token the request carried (user, algorithm, what is wrong with it);
 * ``plugins`` — the chain in order, each plugin the request reached, and the one that answered
   (``jwt-validator[401]``); plugins it never reached are listed as skipped;
 * ``upstream`` — headers of interest the app received (added by plugins), when it got the request;
@@ -64,17 +65,14 @@ def _headers(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> list[str
     return out
 
 
-def render(outcomes: Sequence[Outcome], chain: Sequence[str], width: int = 118) -> str:
-    head = ["#", "CASE", "REQUEST", "TOKEN", "EXPECT", "GOT", ""]
+def render(outcomes: Sequence[Outcome], chain: Sequence[str], width: int = 100) -> str:
+    head = ["#", "CASE", "REQUEST", "EXPECT", "GOT", ""]
     rows = []
     for i, o in enumerate(outcomes, 1):
         got = str(o.status)
         if o.case.burst > 1:
             got += f" after {o.passed_before}x200"
-        token = o.case.token.describe() if o.case.token else "none"
-        rows.append(
-            [str(i), o.case.title, o.case.request, token, str(o.case.expect), got, "ok" if o.ok else "FAIL"]
-        )
+        rows.append([str(i), o.case.title, o.case.request, str(o.case.expect), got, "ok" if o.ok else "FAIL"])
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
 
     def fmt(r: list[str]) -> str:
@@ -85,6 +83,7 @@ def render(outcomes: Sequence[Outcome], chain: Sequence[str], width: int = 118) 
     for o, row in zip(outcomes, rows, strict=True):
         lines.append(fmt(row))
         ex = o.last
+        lines.extend(wrap("token", [o.case.token.describe() if o.case.token else "none"], indent, width))
         lines.extend(wrap("plugins", plugin_items(ex, chain), indent, width, sep=" "))
         upstream = ex.upstream()
         if upstream is not None:

@@ -89,6 +89,11 @@ class SidecarChild:
         return self.process.pid if self.process is not None else None
 
     async def start(self, timeout_s: float) -> SidecarPorts:
+        await self.spawn()
+        return await self.wait_ready(timeout_s)
+
+    async def spawn(self) -> int:
+        """Start the child; returns its pid. :meth:`wait_ready` waits for its ``ready`` line."""
         loop = asyncio.get_running_loop()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("a", encoding="utf-8")
@@ -113,6 +118,11 @@ class SidecarChild:
             loop.create_task(self._read(self.process.stdout)),
             loop.create_task(self._read(self.process.stderr)),
         ]
+        return self.process.pid
+
+    async def wait_ready(self, timeout_s: float) -> SidecarPorts:
+        loop = asyncio.get_running_loop()
+        assert self.process is not None and self._ready is not None
         exited = loop.create_task(self.process.wait())
         waiting: set[asyncio.Future[Any]] = {self._ready, exited}
         try:

@@ -102,10 +102,12 @@ def _traced(state: CallState, fn: HostFunction) -> Any:
 
     def call(env: int, caller: int, a: Any, n: int) -> int:
         vm = state.vm
+        if vm is None:
+            return native.new_trap(f"host call {name} outside a plugin call")
         args = tuple(i64_at(a, k) if t == "i64" else a[4 * k] for k, t in enumerate(kinds))
-        context_id = vm.effective.context_id if vm is not None else -1
+        context_id = vm.effective.context_id
         trap: int = inner(env, caller, a, n)
-        if vm is not None and vm._tracer is not None:
+        if vm._tracer is not None:
             result = a[0] if has_result and not trap else 0
             try:
                 vm._tracer.host_call(vm.plugin_name, context_id, name, args, result)

@@ -59,6 +59,14 @@ trap_new = _entry("wasmtime_trap_new", c_void_p, [c_char_p, c_size_t])
 error_new = _entry("wasmtime_error_new", c_void_p, [c_char_p])
 
 
+_CHAR_P = POINTER(ctypes.c_char)
+
+
+def as_pointer(value: int) -> Any:
+    """A ctypes pointer object holding ``value``: passed to C as a 64-bit word, cheaply."""
+    return ctypes.cast(value, _CHAR_P)
+
+
 def new_trap(message: str) -> int:
     """A new ``wasm_trap_t*`` for a host callback to return (wasmtime takes ownership)."""
     data = message.encode("utf-8", "replace")

@@ -79,12 +79,15 @@ class GuestFunc:
         self.raw = (c_int32 * (4 * max(8, self.nargs)))()
         self.has_result = nresults > 0
         #: Arguments of wasmtime_func_call_unchecked, prebuilt: (context, func, args, n, trap out).
+        #: All are pointer-typed ctypes objects, which ctypes passes without looking up a field
+        #: descriptor per argument (simple types like c_void_p cost a table scan each call);
+        #: ``n`` travels as a pointer-sized value, like the size_t it is.
         self.cargs = (
-            c_void_p(context),
-            c_void_p(self.addr),
-            c_void_p(ctypes.addressof(self.raw)),
-            c_size_t(self.nargs),
-            c_void_p(trap_addr),
+            native.as_pointer(context),
+            native.as_pointer(self.addr),
+            self.raw,
+            native.as_pointer(self.nargs),
+            native.as_pointer(trap_addr),
         )
 
 

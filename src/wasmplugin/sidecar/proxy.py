@@ -143,6 +143,7 @@ class DownstreamConnection(asyncio.Protocol):
         "active",
         "closed",
         "connection_id",
+        "eof",
         "last_active",
         "lc",
         "parser",
@@ -162,6 +163,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.pending: deque[Exchange] = deque()
         self.wbuf: list[bytes] = []
         self.closed = False
+        self.eof = False
         self.peer: tuple[str, int] = ("127.0.0.1", 0)
         self.connection_id = 0
         self.last_active = 0.0
@@ -235,6 +237,7 @@ class DownstreamConnection(asyncio.Protocol):
         # A half-closed client still gets its responses; close once they are written.
         if self.active is None and not self.pending:
             return None
+        self.eof = True
         return True
 
     def pause_writing(self) -> None:
@@ -393,7 +396,7 @@ class DownstreamConnection(asyncio.Protocol):
             if not self.pending:
                 self.resume(_PAUSE_PIPELINE)
             nxt.start()
-        elif self.transport is not None and self.transport.is_closing():
+        elif self.eof:
             self.close()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json as jsonlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.chain.api import (
@@ -29,7 +29,6 @@ from wasmplugin.chain.api import (
     StreamInfo,
 )
 from wasmplugin.testing.headers import Headers, HeadersInput, to_pairs
-from wasmplugin.testing.upstreams import Body, body_bytes
 
 if TYPE_CHECKING:
     from wasmplugin.chain.chain import FilterChain
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from wasmplugin.testing.upstreams import RecordedCall
 
 #: A body: bytes or text, or a list of chunks (each delivered in its own body callback).
-BodyInput = Union[bytes, str, Sequence[Union[bytes, str]], None]
+BodyInput = bytes | str | Sequence[bytes | str] | None
 
 
 def chunks_of(body: BodyInput) -> list[bytes]:
@@ -93,7 +92,7 @@ class Reply:
 
 
 #: The backend: a fixed ``Reply`` or a function of what it received.
-Backend = Union[Reply, Callable[["UpstreamRequest"], Reply]]
+Backend = Reply | Callable[["UpstreamRequest"], Reply]
 
 
 @dataclass
@@ -201,7 +200,7 @@ class InFlight:
         self._max_wait_s = max_wait_s
         self._marks = marks
         self._views = views
-        self._start_s = scheduler.clock.monotonic_ns() / 1e9
+        self._start_ns = scheduler.clock.monotonic_ns()
         self.upstream_request: UpstreamRequest | None = None
         self._resp_headers: HeaderMap | None = None
         self._resp_body = bytearray()
@@ -223,7 +222,9 @@ class InFlight:
     def send_body(self, chunk: bytes | str, *, end_stream: bool = False) -> InFlight:
         """One request body chunk (one ``on_request_body``)."""
         self._check_open()
-        self.stream.request_data(chunk.encode() if isinstance(chunk, str) else bytes(chunk), end_stream=end_stream)
+        self.stream.request_data(
+            chunk.encode() if isinstance(chunk, str) else bytes(chunk), end_stream=end_stream
+        )
         self.pump()
         return self
 
@@ -270,8 +271,14 @@ class InFlight:
             for ev in events:
                 self._collect(ev)
             up = self.upstream_request
-            if (not self._answered and up is not None and up.complete and self._resp_headers is None
-                    and self.reset is None and self.stream.local_reply_sent is None):
+            if (
+                not self._answered
+                and up is not None
+                and up.complete
+                and self._resp_headers is None
+                and self.reset is None
+                and self.stream.local_reply_sent is None
+            ):
                 self._answered = True
                 self._answer(up)
                 continue
@@ -344,7 +351,9 @@ class InFlight:
             assert up is not None
             up.body += ev.data
             up.complete = ev.end_stream
-            self.events.append(f"request data sent upstream: {len(ev.data)} bytes" + (" (end)" if ev.end_stream else ""))
+            self.events.append(
+                f"request data sent upstream: {len(ev.data)} bytes" + (" (end)" if ev.end_stream else "")
+            )
         elif isinstance(ev, SendRequestTrailers):
             up = self.upstream_request
             assert up is not None
@@ -388,7 +397,7 @@ class InFlight:
             error=s.error,
             reset=self.reset,
             timed_out=self.timed_out,
-            elapsed=self._scheduler.clock.monotonic_ns() / 1e9 - self._start_s,
+            elapsed=(self._scheduler.clock.monotonic_ns() - self._start_ns) / 1e9,
             logs=logs.since(log_mark, log_end),
             http_calls=list(calls[calls_mark:]),
             trace=trace.since(trace_mark, trace_end),

@@ -139,7 +139,8 @@ class InjectableVM:
         """Fail the VM as the host does after a trap in ``callback``; returns the error to raise."""
         vm = self.vm
         if kind == "deadline":
-            reason = f"exceeded the {vm.runtime.limits.callback_deadline_ms} ms deadline (forced by the test harness)"
+            deadline = vm.runtime.limits.callback_deadline_ms
+            reason = f"exceeded the {deadline} ms deadline (forced by the test harness)"
         elif kind == "memory":
             reason = "linear memory limit exceeded (forced by the test harness)"
         else:

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from wasmplugin.abi.enums import LogLevel
 from wasmplugin.errors import (
@@ -28,7 +28,7 @@ from wasmplugin.errors import (
 from wasmplugin.host.api import ForeignFunction, HostServices, NodeInfo
 from wasmplugin.host.logsink import CollectingLogSink
 from wasmplugin.host.metrics import MetricsRegistry
-from wasmplugin.host.scheduling import NS_PER_S, VirtualScheduler
+from wasmplugin.host.scheduling import VirtualScheduler
 from wasmplugin.host.settings import PluginSettings
 from wasmplugin.host.shared import SharedData, SharedQueues
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 #: Plugin configuration as a test gives it: a dict/list (sent as compact JSON, as istiod does),
 #: text or bytes (sent byte for byte), or None (empty).
-ConfigInput = Union[Mapping[str, Any], Sequence[Any], str, bytes, None]
+ConfigInput = Mapping[str, Any] | Sequence[Any] | str | bytes | None
 
 
 def config_bytes(config: ConfigInput) -> bytes:
@@ -63,6 +63,7 @@ def config_bytes(config: ConfigInput) -> bytes:
 
 def plugin_name_for(path: Path) -> str:
     """Default plugin name: the file's stem, or its directory's name for ``plugin.wasm`` and alike."""
+    path = path.resolve()
     if path.stem in ("plugin", "main", "module", "optimized") and path.parent.name:
         return path.parent.name
     return path.stem
@@ -81,14 +82,16 @@ class Harness:
         envoy_headers: bool = True,
         node: NodeInfo | None = None,
         foreign_functions: Mapping[str, ForeignFunction] | None = None,
-        compile_cache: str | Path | None | bool = True,
+        compile_cache: str | Path | bool | None = True,
         work_dir: str | Path | None = None,
     ) -> None:
         """``runtime``: a WasmRuntime to share (used only when its limits equal ``limits``).
         ``compile_cache``: True for the user cache directory, a path, or False/None for none.
         ``envoy_headers``: add ``x-forwarded-proto`` and ``x-request-id`` as Envoy's connection
         manager does before the filters run."""
-        self.limits = limits if limits is not None else (runtime.limits if runtime is not None else DEFAULT_LIMITS)
+        self.limits = (
+            limits if limits is not None else (runtime.limits if runtime is not None else DEFAULT_LIMITS)
+        )
         self._own_runtime: WasmRuntime | None = None
         if runtime is not None and runtime.limits == self.limits:
             self.runtime = runtime
@@ -131,7 +134,7 @@ class Harness:
         return self.upstreams.upstream(cluster)
 
     def _now_s(self) -> float:
-        return self.scheduler.clock.monotonic_ns() / NS_PER_S
+        return self.scheduler.clock.elapsed_s
 
     # -- loading one plugin ------------------------------------------------------------------------------
     def plugin(
@@ -166,7 +169,9 @@ class Harness:
         try:
             strategy = FailStrategy.parse(fail_strategy)
         except KeyError:
-            raise ValueError(f"fail_strategy {fail_strategy!r}: use FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD") from None
+            raise ValueError(
+                f"fail_strategy {fail_strategy!r}: use FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD"
+            ) from None
         settings = PluginSettings(
             name=name,
             root_id=root_id,
@@ -178,7 +183,9 @@ class Harness:
         if force is not None:
             if force not in LOAD_FAILURES:
                 raise ValueError(f"force={force!r}: choose one of {', '.join(LOAD_FAILURES)}")
-            item = PluginToLoad(settings, None, strategy, load_failure(force, plugin=name, source=source), source)
+            item = PluginToLoad(
+                settings, None, strategy, load_failure(force, plugin=name, source=source), source
+            )
         else:
             if isinstance(wasm, bytes):
                 data: bytes = wasm
@@ -221,8 +228,12 @@ class Harness:
         if not files:
             raise ValueError("chain() needs at least one YAML file or directory")
         selection = select_chain(
-            [Path(f) for f in files], workload=workload, labels=dict(labels) if labels is not None else None,
-            namespace=namespace, direction=direction, port=port,
+            [Path(f) for f in files],
+            workload=workload,
+            labels=dict(labels) if labels is not None else None,
+            namespace=namespace,
+            direction=direction,
+            port=port,
         )
         items = load_items(selection, self.fetcher)
         forced = dict(force or {})
@@ -230,15 +241,27 @@ class Harness:
             kind = _pop_forced(forced, entry.namespace, entry.name)
             if kind is not None:
                 if kind not in LOAD_FAILURES:
-                    raise ValueError(f"force[{entry.ref!r}]={kind!r}: choose one of {', '.join(LOAD_FAILURES)}")
-                err = load_failure(kind, plugin=item.settings.name, source=entry.url, sha256=entry.sha256 or None)
+                    raise ValueError(
+                        f"force[{entry.ref!r}]={kind!r}: choose one of {', '.join(LOAD_FAILURES)}"
+                    )
+                err = load_failure(
+                    kind, plugin=item.settings.name, source=entry.url, sha256=entry.sha256 or None
+                )
                 items[i] = replace(item, wasm=None, error=err)
         if forced:
-            raise KeyError(f"force names plugins not in this chain: {', '.join(forced)} "
-                           f"(chain: {', '.join(e.ref for e in selection.entries)})")
+            raise KeyError(
+                f"force names plugins not in this chain: {', '.join(forced)} "
+                f"(chain: {', '.join(e.ref for e in selection.entries)})"
+            )
         built, plans = self._build(items, allow_load_failure or bool(force), name=selection.describe())
-        target = ChainTarget(self, built.chain, self._handles(built, plans), list(built.errors), selection,
-                             list(built.bypassed))
+        target = ChainTarget(
+            self,
+            built.chain,
+            self._handles(built, plans),
+            list(built.errors),
+            selection,
+            list(built.bypassed),
+        )
         self._targets.append(target)
         return target
 
@@ -251,7 +274,7 @@ class Harness:
             self._fetcher = ModuleFetcher(cache_dir=self._dir() / "module-cache", limits=self.limits)
         return self._fetcher
 
-    # -- building ---------------------------------------------------------------------------------------------
+    # -- building -------------------------------------------------------------------------------------------
     def _build(
         self, items: list[PluginToLoad], allow_load_failure: bool, *, name: str
     ) -> tuple[ChainBuild, dict[str, FaultPlan]]:
@@ -263,8 +286,12 @@ class Harness:
         plans: dict[str, FaultPlan] = {}
         try:
             built = build_chain(
-                items, wasm_runtime=self.runtime, services=self.services, reject_start_failure=True,
-                name=name, vm_wrapper=wrapper_for(plans),
+                items,
+                wasm_runtime=self.runtime,
+                services=self.services,
+                reject_start_failure=True,
+                name=name,
+                vm_wrapper=wrapper_for(plans),
             )
         except (ModuleLoadError, PluginRuntimeError) as err:
             raise self._explained(err, mark) from None
@@ -277,8 +304,11 @@ class Harness:
     def _explained(self, err: WasmPluginError, mark: int) -> WasmPluginError:
         """The same error, with what the plugin logged at error level (why it refused to start)."""
         plugin = getattr(err, "plugin", None)
-        lines = [e.message for e in self.logs.since(mark) if e.level >= LogLevel.ERROR
-                 and e.message != str(err) and (plugin is None or e.plugin == plugin)]
+        lines = [
+            e.message
+            for e in self.logs.since(mark)
+            if e.level >= LogLevel.ERROR and e.message != str(err) and (plugin is None or e.plugin == plugin)
+        ]
         if not lines:
             return err
         note = " (plugin log: " + " | ".join(lines[-3:]) + ")"
@@ -355,7 +385,7 @@ def _pop_forced(forced: dict[str, str], namespace: str, name: str) -> str | None
     return None
 
 
-def _new_runtime(limits: Limits, compile_cache: str | Path | None | bool) -> WasmRuntime:
+def _new_runtime(limits: Limits, compile_cache: str | Path | bool | None) -> WasmRuntime:
     from wasmplugin.host.runtime import WasmRuntime, default_cache_dir
 
     cache: Path | None

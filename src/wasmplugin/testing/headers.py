@@ -9,17 +9,16 @@ a dict of its (first) values, so ``assert resp.headers == {...}`` reads naturall
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Union
 
 #: What tests may pass as headers: ``{"name": "value"}`` (a list value adds the name repeatedly),
 #: or an iterable of ``(name, value)`` pairs; names and values as str or bytes.
-HeaderValue = Union[str, bytes, int]
-HeadersInput = Union[
-    Mapping[str, Union[HeaderValue, list[HeaderValue], tuple[HeaderValue, ...]]],
-    Mapping[bytes, bytes],
-    Iterable[tuple[Union[str, bytes], HeaderValue]],
-    None,
-]
+HeaderValue = str | bytes | int
+HeadersInput = (
+    Mapping[str, HeaderValue | list[HeaderValue] | tuple[HeaderValue, ...]]
+    | Mapping[bytes, bytes]
+    | Iterable[tuple[str | bytes, HeaderValue]]
+    | None
+)
 
 
 def _b(value: str | bytes | int) -> bytes:
@@ -38,13 +37,13 @@ def to_pairs(headers: HeadersInput) -> list[tuple[bytes, bytes]]:
         return []
     out: list[tuple[bytes, bytes]] = []
     items: Iterable[tuple[str | bytes, object]]
-    items = headers.items() if isinstance(headers, Mapping) else headers  # type: ignore[assignment]
+    items = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in items:
         key = _b(name).lower()
         if isinstance(value, (list, tuple)):
             out.extend((key, _b(v)) for v in value)
         else:
-            out.append((key, _b(value)))  # type: ignore[arg-type]
+            out.append((key, _b(value)))
     return out
 
 

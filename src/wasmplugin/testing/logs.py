@@ -77,8 +77,9 @@ class LogView(Sequence[LogEntry]):
 
     # -- narrowing ------------------------------------------------------------------------------
     def at(self, level: str | int | LogLevel) -> LogView:
-        return LogView(self._sink, plugins=self._plugins, level=parse_level(level),
-                       start=self._start, stop=self._stop)
+        return LogView(
+            self._sink, plugins=self._plugins, level=parse_level(level), start=self._start, stop=self._stop
+        )
 
     def of(self, *plugins: str) -> LogView:
         return LogView(self._sink, plugins=plugins, level=self._level, start=self._start, stop=self._stop)
@@ -105,7 +106,7 @@ class LogView(Sequence[LogEntry]):
 
     def contains(self, text: str, *, level: str | int | LogLevel | None = None) -> bool:
         view = self.at(level) if level is not None else self
-        return text in view
+        return any(text in e.message for e in view)
 
     def matching(self, pattern: str) -> list[str]:
         """Messages matching the regular expression (``re.search``)."""

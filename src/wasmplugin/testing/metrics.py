@@ -25,12 +25,12 @@ class MetricsView(Mapping[str, MetricValue]):
         for key in (CUSTOM_PREFIX + name, name):
             if key in snap:
                 return snap[key]
-        plugin_names = sorted(k[len(CUSTOM_PREFIX):] for k in snap if k.startswith(CUSTOM_PREFIX))
+        plugin_names = sorted(k[len(CUSTOM_PREFIX) :] for k in snap if k.startswith(CUSTOM_PREFIX))
         raise KeyError(f"no metric {name!r}; plugin metrics: {', '.join(plugin_names) or 'none'}")
 
     def __iter__(self) -> Iterator[str]:
         """Plugin metric names (without ``wasmcustom.``)."""
-        return iter(sorted(k[len(CUSTOM_PREFIX):] for k in self._snapshot() if k.startswith(CUSTOM_PREFIX)))
+        return iter(sorted(k[len(CUSTOM_PREFIX) :] for k in self._snapshot() if k.startswith(CUSTOM_PREFIX)))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -179,8 +179,18 @@ class Target:
         each next timer while the request waits (http_call answers with a delay, ticks), up to
         ``max_wait`` seconds (default: the 300 s stream idle timeout → 408)."""
         flight = self.start_request(
-            method, path, headers=headers, body=body, json=json, trailers=trailers, authority=authority,
-            scheme=scheme, response=response, info=info, end_stream=True, max_wait=max_wait,
+            method,
+            path,
+            headers=headers,
+            body=body,
+            json=json,
+            trailers=trailers,
+            authority=authority,
+            scheme=scheme,
+            response=response,
+            info=info,
+            end_stream=True,
+            max_wait=max_wait,
         )
         return flight.finish()
 
@@ -298,25 +308,36 @@ class Target:
         ``plugin`` picks whose memory to watch (default: the first)."""
         handle = self.plugin(plugin) if plugin is not None else self.plugins[0]
         first_vm = handle.vm
-        if first_vm is None:
-            raise RuntimeError(f"plugin {handle.name} has no running VM to measure")
+        if first_vm is None or handle.failure is not None:
+            raise RuntimeError(f"plugin {handle.name} has no running VM to measure ({handle.state})")
 
         def default_send() -> object:
             return self.request(method, path, **request_kwargs)
 
         def memory() -> int:
             vm = handle.vm
+            if handle.failure is not None:
+                raise AssertionError(f"plugin {handle.name} failed during the leak check: {handle.failure}")
             if vm is not first_vm:
-                raise AssertionError(f"plugin {handle.name}'s VM was replaced during the leak check "
-                                     f"({handle.failure or 'no VM'})")
+                raise AssertionError(
+                    f"plugin {handle.name}'s VM was replaced during the leak check "
+                    f"({handle.failure or 'no VM'})"
+                )
             return vm.memory_size()
 
         trace = self.harness.trace
         was_recording = trace.recording
         trace.recording = False  # thousands of requests: keep the trace out of it
         try:
-            return measure(handle.name, send or default_send, memory, warmup=warmup, requests=requests,
-                           rounds=rounds, tolerance_bytes=tolerance_bytes)
+            return measure(
+                handle.name,
+                send or default_send,
+                memory,
+                warmup=warmup,
+                requests=requests,
+                rounds=rounds,
+                tolerance_bytes=tolerance_bytes,
+            )
         finally:
             trace.recording = was_recording
 

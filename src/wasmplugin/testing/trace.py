@@ -10,11 +10,14 @@ host calls — the status returned; ``format()`` prints it the way Envoy's trace
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, overload
+from typing import overload
 
 from wasmplugin.abi.enums import WasmResult
+
+#: Guest allocator exports the host calls to return data (left out of listings unless asked for).
+ALLOCATORS = ("malloc", "proxy_on_memory_allocate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +100,31 @@ class HostCallTrace(Sequence[TraceEvent]):
         return view
 
     def host_calls(self, name: str | None = None, *, plugin: str | None = None) -> list[TraceEvent]:
-        return [e for e in self._events if e.kind == "host" and (name is None or e.name == name)
-                and (plugin is None or e.plugin == plugin)]
+        return [
+            e
+            for e in self._events
+            if e.kind == "host"
+            and (name is None or e.name == name)
+            and (plugin is None or e.plugin == plugin)
+        ]
 
-    def callbacks(self, name: str | None = None, *, plugin: str | None = None) -> list[TraceEvent]:
-        """Host → plugin calls (``proxy_on_*``, the allocator, start functions)."""
-        return [e for e in self._events if e.kind == "guest" and (name is None or e.name == name)
-                and (plugin is None or e.plugin == plugin)]
+    def callbacks(
+        self, name: str | None = None, *, plugin: str | None = None, allocator: bool = False
+    ) -> list[TraceEvent]:
+        """Host → plugin calls (``proxy_on_*``, start functions; the allocator only if asked)."""
+        return [
+            e
+            for e in self._events
+            if e.kind == "guest"
+            and (name is None or e.name == name)
+            and (plugin is None or e.plugin == plugin)
+            and (allocator or name is not None or e.name not in ALLOCATORS)
+        ]
 
     def names(self, kind: str | None = None) -> list[str]:
         return [e.name for e in self._events if kind is None or e.kind == kind]
 
-    def count(self, name: str) -> int:  # type: ignore[override]
+    def count(self, name: str) -> int:
         return sum(1 for e in self._events if e.name == name)
 
     def failed(self) -> list[TraceEvent]:
@@ -124,7 +140,7 @@ class HostCallTrace(Sequence[TraceEvent]):
         for e in self._events:
             if plugin is not None and e.plugin != plugin:
                 continue
-            if not allocator and e.kind == "guest" and e.name in ("malloc", "proxy_on_memory_allocate"):
+            if not allocator and e.kind == "guest" and e.name in ALLOCATORS:
                 continue
             lines.append(f"[{e.plugin}] {e}")
         return "\n".join(lines)

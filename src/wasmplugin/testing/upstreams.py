@@ -23,7 +23,7 @@ import json as jsonlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from wasmplugin.abi.enums import WasmResult
 from wasmplugin.abi.pairs import Pair
@@ -31,11 +31,13 @@ from wasmplugin.host.api import HttpCallRequest, HttpCallResponse, Scheduler, Ti
 from wasmplugin.testing.headers import Headers, HeadersInput, to_pairs
 
 #: Envoy's texts for locally generated upstream failures (as the sidecar's client uses them).
-CONNECT_FAILURE_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+CONNECT_FAILURE_BODY = (
+    b"upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+)
 TIMEOUT_BODY = b"upstream request timeout"
 NO_HEALTHY_UPSTREAM_BODY = b"no healthy upstream"
 
-Body = Union[bytes, str, None]
+Body = bytes | str | None
 
 
 def body_bytes(body: Body, json: Any = None) -> bytes:
@@ -122,8 +124,10 @@ class RecordedCall:
         return jsonlib.loads(self.body)
 
     def __repr__(self) -> str:
-        return (f"<call {self.plugin} -> {self.upstream}: {self.method} {self.path} "
-                f"({len(self.body)} bytes) {self.outcome or 'pending'}>")
+        return (
+            f"<call {self.plugin} -> {self.upstream}: {self.method} {self.path} "
+            f"({len(self.body)} bytes) {self.outcome or 'pending'}>"
+        )
 
 
 Handler = Callable[[RecordedCall], "CallAnswer | None"]
@@ -191,6 +195,13 @@ class FakeUpstream:
         self._owner._declare(self)
         return self
 
+    def clear(self) -> FakeUpstream:
+        """Forget every declared answer (recorded calls stay); the cluster stays known."""
+        self._default = None
+        self._handler = None
+        self._once.clear()
+        return self
+
     # -- reading what happened ---------------------------------------------------------------------
     @property
     def last_call(self) -> RecordedCall:
@@ -217,7 +228,9 @@ class FakeUpstream:
         if json is not None and not any(k == b"content-type" for k, _ in hdrs):
             hdrs.append((b"content-type", b"application/json"))
         self._owner._declare(self)
-        return CallAnswer("respond", status, tuple(hdrs), body_bytes(body, json), tuple(to_pairs(trailers)), delay)
+        return CallAnswer(
+            "respond", status, tuple(hdrs), body_bytes(body, json), tuple(to_pairs(trailers)), delay
+        )
 
     def _set(self, ans: CallAnswer, once: bool) -> FakeUpstream:
         if once:
@@ -251,7 +264,9 @@ def answer(
     hdrs = to_pairs(headers)
     if json is not None and not any(k == b"content-type" for k, _ in hdrs):
         hdrs.append((b"content-type", b"application/json"))
-    return CallAnswer("respond", status, tuple(hdrs), body_bytes(body, json), tuple(to_pairs(trailers)), delay)
+    return CallAnswer(
+        "respond", status, tuple(hdrs), body_bytes(body, json), tuple(to_pairs(trailers)), delay
+    )
 
 
 @dataclass

@@ -89,13 +89,17 @@ def select_chain(
         pc = plan.chain(d, port)
         if pc is None:
             have = ", ".join(str(c.port) for c in chains) or "none"
-            raise ConfigError(f"workload {we.namespace}/{we.name} has no {d.value} port {port} (ports: {have})")
+            raise ConfigError(
+                f"workload {we.namespace}/{we.name} has no {d.value} port {port} (ports: {have})"
+            )
     else:
         with_plugins = [c for c in chains if c.http]
         pc = with_plugins[0] if with_plugins else (chains[0] if chains else None)
         if pc is None:
-            raise ConfigError(f"workload {we.namespace}/{we.name} has no {d.value} listener "
-                              f"(give it ports, or add a ServiceEntry)")
+            raise ConfigError(
+                f"workload {we.namespace}/{we.name} has no {d.value} listener "
+                f"(give it ports, or add a ServiceEntry)"
+            )
     if not pc.http:
         names = ", ".join(f"{p.namespace}/{p.name}" for p in mesh.plugins)
         raise ConfigError(
@@ -108,7 +112,11 @@ def select_chain(
 
 
 def _pick_workload(
-    mesh: Mesh, paths: Sequence[Path], workload: str | None, labels: dict[str, str] | None, namespace: str | None
+    mesh: Mesh,
+    paths: Sequence[Path],
+    workload: str | None,
+    labels: dict[str, str] | None,
+    namespace: str | None,
 ) -> tuple[WorkloadEntry, bool]:
     if workload is not None:
         ns, sep, name = workload.partition("/")
@@ -156,8 +164,7 @@ def _synthesize(mesh: Mesh, labels: dict[str, str] | None, namespace: str | None
         "kind: WorkloadEntry\n"
         f"metadata:\n  name: {SYNTHETIC_WORKLOAD}\n  namespace: {_q(namespace)}\n"
         "spec:\n  address: 127.0.0.1\n"
-        f"  ports:\n    http: {SYNTHETIC_PORT}\n"
-        + (f"  labels:\n{label_lines}" if labels else "")
+        f"  ports:\n    http: {SYNTHETIC_PORT}\n" + (f"  labels:\n{label_lines}" if labels else "")
     )
     result = load_text(text, "<synthesized workload>")
     if not result.ok or not result.mesh.workloads:
