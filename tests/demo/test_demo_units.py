@@ -368,7 +368,7 @@ def test_table_shows_who_answered_and_what_passed() -> None:
     assert "x-jwt-sub: alice  x-custom-header: added-by-wasm" in text
     assert "token     alice RS256, expired" in text
     assert (
-        "jwt-validator[401]   (on_log only: rbac-enforcer, custom-metrics, header-modifier, rate-limiter)"
+        "jwt-validator[401] (on_log only: rbac-enforcer, custom-metrics, header-modifier, rate-limiter)"
         in text
     )
     assert "body: token expired  www-authenticate: Bearer" in text

@@ -218,3 +218,17 @@ def test_two_vms_from_one_module_are_independent(make_vm: MakeVm, compile_wat: C
     assert a.create_stream(SimpleStreamHost()).on_request_headers(0, True) == 1
     assert b.create_stream(SimpleStreamHost()).on_request_headers(0, True) == 0
     assert a.call_export("init_count") == 1 and b.call_export("init_count") == 1
+
+
+def test_tracer_sees_every_host_call_with_context_args_and_result(
+    make_vm: MakeVm, compile_wat: CompileWat
+) -> None:
+    vm, tracer = traced(make_vm, compile_wat("hostcalls_v021"))
+    stream = vm.create_stream(SimpleStreamHost())
+    tracer.host_calls.clear()
+    vm.call_export("call_proxy_log", 9, 0, 0, context_id=stream.context_id)
+    vm.call_export("call_proxy_increment_metric", 404, -5, context_id=stream.context_id)
+    assert tracer.host_calls == [
+        ("test.plugin", stream.context_id, "proxy_log", (9, 0, 0), 2),
+        ("test.plugin", stream.context_id, "proxy_increment_metric", (404, -5), 1),
+    ]

@@ -9,6 +9,7 @@ body length and sha256, trailers), unless the path asks for something else:
 * ``/close/N``        → N bytes, no length, connection closed to end the body
 * ``/delay/MS``       → answer after MS milliseconds
 * ``/hang``           → never answer
+* ``/hop``            → a response carrying hop-by-hop fields the proxy must drop
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ class _EchoProtocol(asyncio.Protocol):
                 part = body[i : i + 1000]
                 t.write(b"%x\r\n%s\r\n" % (len(part), part))
             t.write(b"0\r\nx-checksum: %s\r\n\r\n" % hashlib.sha256(body).hexdigest().encode())
+        elif path == "/hop":
+            t.write(
+                b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nX-Before: 1\r\nConnection:  keep-alive\r\n"
+                b"Proxy-Connection: x\r\nX-After: 2\r\nContent-Length: 2\r\n\r\nok"
+            )
         elif path.startswith("/close/"):
             n = int(path.split("/")[2])
             t.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + b"z" * n)

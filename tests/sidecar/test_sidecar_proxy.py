@@ -240,3 +240,34 @@ def test_half_closed_client_still_gets_its_response(proxy: SidecarThread) -> Non
         resp = ResponseReader(s).read()
         assert _echo(resp)["path"] == "/delay/50"
         assert s.recv(10) == b""  # and then the proxy closes
+
+
+def test_response_hop_by_hop_fields_are_dropped(proxy: SidecarThread) -> None:
+    with connect(proxy.inbound) as s:
+        reader = ResponseReader(s)
+        for _ in range(2):  # the head arrives in one read here; both code paths keep the rest
+            s.sendall(b"GET /hop HTTP/1.1\r\nHost: app\r\n\r\n")
+            resp = reader.read()
+            names = [k.lower() for k, _ in resp.headers]
+            assert resp.status == 200 and resp.body == b"ok"
+            assert "keep-alive" not in names and "connection" not in names and "proxy-connection" not in names
+            assert resp.header("x-before") == "1" and resp.header("x-after") == "2"
+
+
+def test_http10_keep_alive_client(proxy: SidecarThread) -> None:
+    with connect(proxy.inbound) as s:
+        reader = ResponseReader(s)
+        for i in range(3):
+            s.sendall(b"GET /ka/%d HTTP/1.0\r\nHost: app\r\nConnection: keep-alive\r\n\r\n" % i)
+            resp = reader.read()
+            assert resp.header("connection") == "keep-alive"
+            assert _echo(resp)["path"] == f"/ka/{i}"
+
+
+def test_upgrade_is_refused_with_501(proxy: SidecarThread, upstream: EchoUpstream) -> None:
+    before = upstream.requests
+    resp = request(
+        proxy.inbound, b"GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    )
+    assert resp.status == 501
+    assert upstream.requests == before

@@ -20,7 +20,8 @@ CONFIG = (
 
 
 @pytest.mark.slow
-def test_reload_under_load_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reload_under_load_loses_nothing(tmp_path: Path, workers: int) -> None:
     wrk = shutil.which("wrk")
     if wrk is None:  # scripts/ensure-system-deps.sh installs it; `make test` runs that first
         pytest.fail("wrk is not installed: run `make system-deps`")
@@ -30,7 +31,7 @@ def test_reload_under_load_loses_nothing(tmp_path: Path) -> None:
         (d / "mesh.yaml").write_text(WORKLOAD.format(port=upstream.port))
         plugin_file = d / "plugin.yaml"
         plugin_file.write_text(plugin_yaml("hm", HEADER_MODIFIER, config=CONFIG % "one"))
-        with ServeProcess(d) as sp:
+        with ServeProcess(d, "default/app", "--concurrency", str(workers)) as sp:
             sp.wait_ready()
             url = sp.url("inbound", "/load")
             assert fetch(url).status == 200

@@ -45,6 +45,14 @@ def plugin_doc(
     return "\n".join(lines) + "\n"
 
 
+def workload_doc(name: str, address: str, labels: str, port: int) -> str:
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n"
+        f"metadata: {{name: {name}, namespace: default}}\n"
+        f"spec: {{address: {address}, labels: {labels}, ports: {{http: {port}}}}}\n"
+    )
+
+
 def write(tmp_path: Path, *docs: str, name: str = "plugins.yaml") -> Path:
     path = tmp_path / name
     path.write_text("---\n".join(docs))
@@ -125,10 +133,8 @@ def test_an_existing_workload_entry_is_used_and_selection_applies(wasm_chain: Ch
         tmp_path,
         plugin_doc("for-web", hm, config="{response_headers: [{name: x-for, value: web}]}"),
         plugin_doc("for-db", hm, labels="{app: db}", config="{response_headers: [{name: x-for, value: db}]}"),
-        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: web-1, namespace: default}\n"
-        "spec: {address: 10.0.0.1, labels: {app: web}, ports: {http: 8080}}\n",
-        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: db-1, namespace: default}\n"
-        "spec: {address: 10.0.0.2, labels: {app: db}, ports: {http: 5432}}\n",
+        workload_doc("web-1", "10.0.0.1", "{app: web}", 8080),
+        workload_doc("db-1", "10.0.0.2", "{app: db}", 5432),
     )
 
     with pytest.raises(ConfigError, match="several WorkloadEntries"):

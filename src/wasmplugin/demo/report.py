@@ -52,7 +52,7 @@ def plugin_items(ex: Exchange, chain: Sequence[str]) -> list[str]:
         items.append("app")
     log_only = [short_name(p) for p in ex.touched(chain) if p not in reached]
     if log_only:
-        items.append("  (on_log only: " + ", ".join(log_only) + ")")
+        items.append("(on_log only: " + ", ".join(log_only) + ")")
     return items
 
 

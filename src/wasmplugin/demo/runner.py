@@ -128,11 +128,11 @@ class Demo:
         self.say()
         self.say(f"Starting the sidecar of {self.mesh.workload} on {self.mesh.directory}")
         self.say(f"  $ wasmplugin {shlex.join(self.sidecar.args)}")
-        self.say(
-            f"  (fetching and compiling {len(self.mesh.modules)} modules; a first compile takes a while)"
-        )
         started = time.monotonic()
-        self.ports = await self.sidecar.start(o.start_timeout_s)
+        pid = await self.sidecar.spawn()
+        count = len(self.mesh.modules)
+        self.say(f"  pid {pid}: fetching and compiling {count} modules (the Go ones take a while)")
+        self.ports = await self.sidecar.wait_ready(o.start_timeout_s)
         p = self.ports
         self.say(
             f"  ready in {time.monotonic() - started:.1f}s: inbound {p.host}:{p.inbound}  "
@@ -248,7 +248,7 @@ class Demo:
         prom = await self._admin_get("/stats/prometheus")
         lines = [line for line in prom.splitlines() if line.startswith("custom_api_requests_total")]
         self.say()
-        self.say(f"Metrics at http://{admin}/stats/prometheus — custom-metrics' request counter:")
+        self.say(f"Metrics at http://{admin}/stats/prometheus, custom-metrics' request counter:")
         self.say(f"$ curl -s http://{admin}/stats/prometheus | grep ^custom_api_requests_total")
         for line in lines or ["(none)"]:
             self.say(f"  {line}")

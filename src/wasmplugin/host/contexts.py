@@ -24,8 +24,16 @@ class RootContext:
     the last callout status (``proxy_get_status``)."""
 
     __slots__ = (
-        "context_id", "created", "host", "local_reply_sent", "queue_notifier", "root", "status",
-        "tick_period_ms", "timer", "vm",
+        "context_id",
+        "created",
+        "host",
+        "local_reply_sent",
+        "queue_notifier",
+        "root",
+        "status",
+        "tick_period_ms",
+        "timer",
+        "vm",
     )
 
     def __init__(self, vm: PluginVM, context_id: int) -> None:

@@ -8,7 +8,7 @@ Prometheus names follow Envoy: custom-namespace stats lose the namespace and get
 prefix; every other stat gets ``envoy_``. Tags come from ``.key=value`` name segments by default
 (``custom_api_requests_total.method=GET`` → ``custom_api_requests_total{method="GET"}``), and from
 optional Envoy-style ``stats_tags`` rules (a regex whose first group is cut out of the name and
-whose last group is the tag value).
+whose second group is the tag value).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ MetricValue = int | HistogramSnapshot
 @dataclass(frozen=True)
 class StatsTagRule:
     """Envoy ``stats_config.stats_tags`` entry: ``regex``'s first group is removed from the name,
-    its last group is the value of ``tag_name``."""
+    its second group (usually nested in the first; else the first) is the value of ``tag_name``."""
 
     tag_name: str
     regex: str
@@ -217,9 +217,10 @@ class MetricsRegistry:
         tags: dict[str, str] = {}
         for tag_name, rx in self._tag_rules:
             m = rx.search(name)
-            if m is None or m.lastindex is None:
+            if m is None or rx.groups < 1 or m.start(1) < 0:
                 continue
-            tags[tag_name] = m.group(m.lastindex)
+            value = m.group(2) if rx.groups >= 2 and m.group(2) is not None else m.group(1)
+            tags[tag_name] = value
             name = name[: m.start(1)] + name[m.end(1) :]
         base: list[str] = []
         last_tag: str | None = None

@@ -17,7 +17,7 @@ import ctypes
 import struct
 import traceback
 from collections.abc import Callable
-from ctypes import c_int32, c_size_t, c_void_p
+from ctypes import c_int32, c_void_p
 from typing import TYPE_CHECKING, Any
 
 import wasmtime
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 _call = native.func_call_prebuilt
 _MIB = 1024 * 1024
 _ALLOCATORS = ("malloc", "proxy_on_memory_allocate")
-_U32 = struct.Struct("<I")
+_pack_u32 = struct.Struct("<I").pack_into
 
 
 class _CleanExit(Exception):
@@ -652,30 +652,33 @@ class PluginVM:
         """Return bytes to the guest: allocate, copy, write pointer and size (u32 each).
         Zero bytes → pointer 0 / size 0 and no allocation (Envoy; Go's allocator traps on 0)."""
         mem = self.mem
-        if ptr_ptr + 4 > mem.size or size_ptr + 4 > mem.size:
+        size = mem.size
+        if ptr_ptr + 4 > size or size_ptr + 4 > size:
             mem.check(ptr_ptr, 4)
             mem.check(size_ptr, 4)
         n = len(data)
         if n == 0:
-            _U32.pack_into(mem.view, ptr_ptr, 0)
-            _U32.pack_into(mem.view, size_ptr, 0)
+            view = mem.view
+            _pack_u32(view, ptr_ptr, 0)
+            _pack_u32(view, size_ptr, 0)
             return 0
         f = self._f_malloc
-        f.raw[0] = n
+        raw = f.raw
+        raw[0] = n
         if self._tracer is not None:
             self._tracer.guest_call(self.plugin_name, f.name, (n,))
         err = _call(*f.cargs)
         if err or self._trap2.value:
             self._nested_failure(f.name, err)
-        p = f.raw[0] & 0xFFFFFFFF
+        p = raw[0] & 0xFFFFFFFF
         if p == 0:
             return 6  # INVALID_MEMORY_ACCESS: allocation failed
-        if p + n > mem.size:
+        if p + n > mem.size:  # the allocator may have grown memory
             mem.check(p, n)
         view = mem.view
         view[p : p + n] = data
-        _U32.pack_into(view, ptr_ptr, p)
-        _U32.pack_into(view, size_ptr, n)
+        _pack_u32(view, ptr_ptr, p)
+        _pack_u32(view, size_ptr, n)
         return 0
 
     def header_map(self, map_type: int) -> HeaderMap | None:

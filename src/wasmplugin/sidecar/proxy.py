@@ -345,6 +345,8 @@ class DownstreamConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser = self.parser
         self._in_trailers = True
+        if parser.should_upgrade():
+            return  # feed_data raises HttpParserUpgrade next: answered 501 (not supported)
         http11 = parser.get_http_version() == "1.1"
         ex = Exchange(self, parser.get_method(), self._url, self._headers, http11, parser.should_keep_alive())
         ex.authority = self._host
@@ -384,6 +386,8 @@ class DownstreamConnection(asyncio.Protocol):
             return
         self.active = None
         self.last_active = self.lc.loop.time()
+        if self._paused & (_PAUSE_UPSTREAM | _PAUSE_BUFFER):
+            self.resume(_PAUSE_UPSTREAM | _PAUSE_BUFFER)  # that exchange's back-pressure is over
         if close or self.closed:
             for p in self.pending:
                 p.downstream_lost()
@@ -406,52 +410,56 @@ def _hop(name: bytes) -> bool:
     return lk in HOP_BY_HOP or lk == b"expect"
 
 
+def _strip_lines(head: bytes, names: list[bytes]) -> bytes | None:
+    """``head`` without the field lines of ``names`` (exact bytes as received); None if one
+    cannot be found (the caller then serializes the fields instead)."""
+    for name in names:
+        i = head.find(b"\r\n" + name + b":")
+        if i < 0:
+            return None
+        j = head.find(b"\r\n", i + 2)
+        head = head[:i] + head[j:]
+    return head
+
+
 def _request_id() -> bytes:
-    r = random.getrandbits(128)
-    h = b"%032x" % r
-    return h[:8] + b"-" + h[8:12] + b"-" + h[12:16] + b"-" + h[16:20] + b"-" + h[20:]
+    h = b"%032x" % random.getrandbits(128)
+    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 class Exchange:
-    """One request/response pair on a downstream connection (Envoy's ActiveStream)."""
+    """One request/response pair on a downstream connection (Envoy's ActiveStream).
 
-    __slots__ = (
-        "_pending_body",
-        "authority",
-        "chainset",
-        "cluster",
-        "conn",
-        "cstats",
-        "deadline",
-        "done",
-        "http11",
-        "keep_alive",
-        "lc",
-        "method",
-        "missing_ids",
-        "pending",
-        "pending_bytes",
-        "replay",
-        "replay_bytes",
-        "req_chunked",
-        "req_done",
-        "req_headers",
-        "req_length",
-        "req_trailers",
-        "resp_chunked",
-        "resp_close",
-        "resp_started",
-        "retried",
-        "started",
-        "status",
-        "stream",
-        "t_start",
-        "up_chunked",
-        "up_done",
-        "up_head",
-        "upstream",
-        "url",
-    )
+    Immutable defaults live on the class, so creating an exchange (once per request) sets only
+    what differs per request."""
+
+    req_length = -1
+    req_chunked = False
+    req_done = False
+    req_trailers: list[tuple[bytes, bytes]] | None = None
+    started = False
+    done = False
+    cluster: Cluster | None = None
+    cstats: ClusterStats | None = None
+    upstream: UpstreamConnection | None = None
+    up_head = False
+    up_chunked = False
+    up_done = False
+    pending_bytes = 0
+    replay_bytes = 0
+    retried = False
+    resp_started = False
+    resp_chunked = False
+    status = 0
+    deadline = 0.0
+    t_start = 0.0
+    chainset: ChainSet | None = None
+    stream: ChainStream | None = None
+    #: Body bytes that arrived before this (pipelined) exchange became active.
+    _pending_body: list[bytes] | None = None
+    authority: bytes | None = None
+    #: Bit 1: no x-forwarded-proto, bit 2: no x-request-id (Envoy's connection manager adds them).
+    missing_ids = 0
 
     def __init__(
         self,
@@ -469,36 +477,9 @@ class Exchange:
         self.req_headers = headers
         self.http11 = http11
         self.keep_alive = keep_alive
-        self.req_length = -1
-        self.req_chunked = False
-        self.req_done = False
-        self.req_trailers: list[tuple[bytes, bytes]] | None = None
-        self.started = False
-        self.done = False
-        self.cluster: Cluster | None = None
-        self.cstats: ClusterStats | None = None
-        self.upstream: UpstreamConnection | None = None
-        self.up_head = False
-        self.up_chunked = False
-        self.up_done = False
-        self.pending: list[bytes] = []
-        self.pending_bytes = 0
-        self.replay: list[bytes] | None = []
-        self.replay_bytes = 0
-        self.retried = False
-        self.resp_started = False
-        self.resp_chunked = False
         self.resp_close = not keep_alive
-        self.status = 0
-        self.deadline = 0.0
-        self.t_start = 0.0
-        self.chainset: ChainSet | None = None
-        self.stream: ChainStream | None = None
-        #: Body bytes that arrived before this (pipelined) exchange became active.
-        self._pending_body: list[bytes] | None = None
-        self.authority: bytes | None = None
-        #: Bit 1: no x-forwarded-proto, bit 2: no x-request-id (Envoy's connection manager adds them).
-        self.missing_ids = 0
+        self.pending: list[bytes] = []
+        self.replay: list[bytes] | None = []
 
     @property
     def has_body(self) -> bool:
@@ -624,7 +605,7 @@ class Exchange:
         if self.done:
             self.lc.pool.release(conn)
             return
-        conn.attach(self, head_request=self.method == _HEAD)
+        conn.attach(self, head_request=self.method == _HEAD, express=self.stream is None)
         self.upstream = conn
         if self.pending:
             conn.wbuf.extend(self.pending)
@@ -677,22 +658,56 @@ class Exchange:
         stream = self.stream
         if stream is not None:
             pairs = [(b":status", b"%d" % status)]
-            for k, v in headers:
-                lk = k.lower()
-                if lk not in HOP_BY_HOP:
-                    pairs.append((lk, v))
+            pairs += [(lk, v) for k, v in headers if (lk := k.lower()) not in HOP_BY_HOP]
             stream.response_headers(HeaderMap.from_lowered(pairs), length == 0)
             self._drain()
             return
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-        parts += [b"%s: %s\r\n" % hv for hv in headers if len(hv[0]) not in HOP_LENGTHS or not _hop(hv[0])]
+        up = self.upstream
+        raw = up.raw_head if up is not None else None
+        if raw is not None and up is not None and up.hop_names is not None:
+            raw = _strip_lines(raw, up.hop_names)
+        if raw is not None:
+            parts = [raw]
+        else:
+            parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+            parts += [b"%s: %s\r\n" % f for f in headers if len(f[0]) not in HOP_LENGTHS or not _hop(f[0])]
         if length < 0:
             self._body_framing(parts)
         if self.resp_close:
             parts.append(b"connection: close\r\n")
+        elif not self.http11:
+            parts.append(b"connection: keep-alive\r\n")  # an HTTP/1.0 client asked to keep it
         parts.append(CRLF)
         self.resp_started = True
         self.conn.wbuf.append(b"".join(parts))
+
+    def on_upstream_express(self, status: int, head: bytes, data: bytes, body_start: int) -> None:
+        """Fast path, whole response in one read: forward it with one write and finish."""
+        self.status = status
+        cs = self.cstats
+        if cs is not None:
+            cs.rq_by_class[min(status // 100, 5)] += 1
+        up = self.upstream
+        self.upstream = None
+        self.lc.inflight.discard(self)
+        if up is not None:
+            if self.up_done:
+                self.lc.pool.release(up)
+            else:
+                up.abort()
+        if self.resp_close:
+            tail = b"connection: close\r\n\r\n"
+        elif not self.http11:
+            tail = b"connection: keep-alive\r\n\r\n"
+        else:
+            tail = CRLF
+        self.resp_started = True
+        body = data[body_start:]
+        self.conn.wbuf.append(head + tail + body if len(body) < 65536 else head + tail)
+        if len(body) >= 65536:
+            self.conn.wbuf.append(body)
+        self._complete()
+        self._flush()
 
     def _body_framing(self, parts: list[bytes]) -> None:
         """A response body of unknown length: chunked to HTTP/1.1 clients, close-delimited else."""
@@ -985,26 +1000,19 @@ class Exchange:
         lc = self.lc
         if lc.direction is Direction.OUTBOUND:
             # A plugin may have changed :authority: route again, as Envoy clears its route cache.
-            cluster = lc.state().routes.route_outbound(headers.get(b":authority"))
+            cluster = lc.state().routes.route_outbound(_pseudo(headers, b":authority"))
             if cluster is not None:
                 self.cluster = cluster
         if self.cluster is None:
             self._upstream_failure(http1.NO_ROUTE)
             return
-        method = headers.get(b":method") or self.method
-        path = headers.get(b":path") or self.url
-        parts = [method, b" ", path, b" HTTP/1.1\r\n"]
-        authority = headers.get(b":authority")
+        pseudo, lines, length = _split_fields(headers)
+        method = pseudo.get(b":method") or self.method
+        parts = [b"%s %s HTTP/1.1\r\n" % (method, pseudo.get(b":path") or self.url)]
+        authority = pseudo.get(b":authority")
         if authority:
             parts.append(b"host: " + authority + CRLF)
-        length = -1
-        for name, value in headers:
-            if name[:1] == b":" or name in HOP_BY_HOP or name == b"host":
-                continue
-            if name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-                continue
-            parts.append(name + b": " + value + CRLF)
+        parts += lines
         if ev.end_stream:
             if length > 0 or method in (b"POST", b"PUT", b"PATCH"):
                 parts.append(b"content-length: 0\r\n")
@@ -1037,19 +1045,11 @@ class Exchange:
         if self.resp_started:
             self.reset()
             return
-        headers = ev.headers
-        status_b = headers.get(b":status") or b"200"
+        pseudo, lines, length = _split_fields(ev.headers)
+        status_b = pseudo.get(b":status") or b"200"
         status = int(status_b) if status_b.isdigit() else 500
         self.status = status
-        parts = [http1.status_line(status)]
-        length = -1
-        for name, value in headers:
-            if name[:1] == b":" or name in HOP_BY_HOP:
-                continue
-            if name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-                continue
-            parts.append(name + b": " + value + CRLF)
+        parts = [http1.status_line(status), *lines]
         no_body = self.method == _HEAD or status in (204, 304) or 100 <= status < 200
         if ev.end_stream:
             if not no_body:
@@ -1071,11 +1071,43 @@ class Exchange:
             self.resp_close = True
         if self.resp_close:
             parts.append(b"connection: close\r\n")
+        elif not self.http11:
+            parts.append(b"connection: keep-alive\r\n")  # an HTTP/1.0 client asked to keep it
         parts.append(CRLF)
         self.resp_started = True
         self.conn.wbuf.append(b"".join(parts))
         if ev.end_stream:
             self._complete()
+
+
+_NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length"}
+
+
+def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], int]:
+    """One pass over a chain header map: pseudo-headers (first value wins), the field lines to
+    send (hop-by-hop, ``host`` and ``content-length`` left out) and the content-length (or -1)."""
+    pseudo: dict[bytes, bytes] = {}
+    lines: list[bytes] = []
+    length = -1
+    for name, value in headers:
+        if name[:1] == b":":
+            if name not in pseudo:
+                pseudo[name] = value
+        elif name in _NOT_FORWARDED:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else -1
+        else:
+            lines.append(b"%s: %s\r\n" % (name, value))
+    return pseudo, lines, length
+
+
+def _pseudo(headers: HeaderMap, name: bytes) -> bytes | None:
+    for k, v in headers:
+        if k == name:
+            return v
+        if k[:1] != b":":
+            return None
+    return None
 
 
 def _complete_body_length(

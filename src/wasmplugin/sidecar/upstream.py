@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 from collections.abc import Callable
 from typing import Protocol, cast
@@ -17,8 +18,12 @@ from typing import Protocol, cast
 import httptools
 
 from wasmplugin.limits import Limits
+from wasmplugin.sidecar.http1 import HOP_BY_HOP
 from wasmplugin.sidecar.routing import Endpoint
 from wasmplugin.sidecar.stats import ClusterStats
+
+#: Lengths of the field names the response parser looks at (content-length, hop-by-hop).
+_WATCHED_LENGTHS = frozenset({14} | {len(n) for n in HOP_BY_HOP})
 
 
 class UpstreamHandler(Protocol):
@@ -40,24 +45,38 @@ class UpstreamHandler(Protocol):
 
     def on_upstream_backpressure(self, paused: bool) -> None: ...
 
+    def on_upstream_express(self, status: int, head: bytes, data: bytes, body_start: int) -> None:
+        """A whole response at once (only for handlers that attached with ``express=True``):
+        ``head`` is the status line and fields without hop-by-hop lines, each line ending in
+        CRLF, without the blank line; the body is ``data[body_start:]``. The connection is
+        already detached."""
+        ...
+
 
 class UpstreamConnection(asyncio.Protocol):
     """One keep-alive connection to an endpoint."""
 
     __slots__ = (
+        "_between",
+        "_chunk",
         "_chunked",
         "_close_delimited",
+        "_fresh",
+        "_head_chunk",
         "_headers",
         "_in_trailers",
         "_length",
         "_status_reason",
         "_trailers",
         "endpoint",
+        "express",
         "handler",
         "head_request",
+        "hop_names",
         "keep_alive",
         "parser",
         "pool",
+        "raw_head",
         "response_started",
         "reused",
         "stats",
@@ -86,6 +105,17 @@ class UpstreamConnection(asyncio.Protocol):
         self._close_delimited = False
         self._length = -1
         self._chunked = False
+        self._chunk = b""
+        self._head_chunk: bytes | None = None
+        self._fresh = False
+        self._between = True
+        #: Raw response head (status line and fields, without the final blank line) when the
+        #: read that completed it held all of it; else None.
+        self.raw_head: bytes | None = None
+        #: The handler takes complete simple responses through ``on_upstream_express``.
+        self.express = False
+        #: Names (as received) of hop-by-hop fields in the current response head.
+        self.hop_names: list[bytes] | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -116,6 +146,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         h = self.handler
+        if h is not None and self._between and self.express and not self.head_request and _express(self, h, data):
+            return
+        self._chunk = data
+        self._fresh = self._between  # a message starting in this read starts at offset 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -138,9 +172,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.handler.on_upstream_backpressure(False)
 
     # -- request side ---------------------------------------------------------------------------
-    def attach(self, handler: UpstreamHandler, *, head_request: bool) -> None:
+    def attach(self, handler: UpstreamHandler, *, head_request: bool, express: bool = False) -> None:
         self.handler = handler
         self.head_request = head_request
+        self.express = express
         self.response_started = False
         self._headers = []
         self._trailers = None
@@ -166,6 +201,10 @@ class UpstreamConnection(asyncio.Protocol):
         self._in_trailers = False
         self._length = -1
         self._chunked = False
+        self.hop_names = None
+        self._between = False
+        self._head_chunk = self._chunk if self._fresh else None
+        self._fresh = False
 
     def on_status(self, status: bytes) -> None:
         self._status_reason = status
@@ -177,12 +216,16 @@ class UpstreamConnection(asyncio.Protocol):
             self._trailers.append((name, value))
             return
         self._headers.append((name, value))
-        n = len(name)
-        if n == 14:
-            if name.lower() == b"content-length":
+        if len(name) in _WATCHED_LENGTHS:
+            lk = name.lower()
+            if lk == b"content-length":
                 self._length = int(value)
-        elif n == 17 and name.lower() == b"transfer-encoding":
-            self._chunked = b"chunked" in value.lower()
+            elif lk in HOP_BY_HOP:
+                if lk == b"transfer-encoding":
+                    self._chunked = b"chunked" in value.lower()
+                if self.hop_names is None:
+                    self.hop_names = []
+                self.hop_names.append(name)
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -200,6 +243,15 @@ class UpstreamConnection(asyncio.Protocol):
         h = self.handler
         if h is None:
             return
+        # The head exactly as received, when this read holds all of it: the proxy's fast path
+        # forwards it (minus hop-by-hop lines) instead of serializing every field again.
+        chunk = self._head_chunk
+        raw = None
+        if chunk is not None and chunk is self._chunk and chunk.startswith(b"HTTP/1.1 "):
+            end = chunk.find(b"\r\n\r\n")
+            if end > 0:
+                raw = chunk[: end + 2]
+        self.raw_head = raw
         h.on_upstream_headers(status, self._status_reason, self._headers, length, chunked)
         if self.head_request:
             # httptools cannot skip a HEAD response's declared body: finish here and retire the
@@ -213,6 +265,7 @@ class UpstreamConnection(asyncio.Protocol):
             h.on_upstream_data(body)
 
     def on_message_complete(self) -> None:
+        self._between = True
         if not self.response_started:
             return  # end of an interim 1xx response
         self._finish(self._trailers)
@@ -224,6 +277,39 @@ class UpstreamConnection(asyncio.Protocol):
         self.handler = None
         self.response_started = False
         h.on_upstream_end(trailers)
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n", re.I)
+_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:", re.I)
+_HOP_LINE = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|te|upgrade):[^\r\n]*", re.I)
+_CLOSE = re.compile(rb"\r\nconnection:[^\r\n]*close", re.I)
+
+
+def _express(conn: UpstreamConnection, h: UpstreamHandler, data: bytes) -> bool:
+    """The common case without the parser's per-field callbacks: one read holding exactly one
+    complete ``HTTP/1.1`` response framed by a single content-length. Anything else (chunked,
+    partial, 1xx/204/304, several lengths) returns False and goes through httptools."""
+    if not data.startswith(b"HTTP/1.1 "):
+        return False
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    block = data[: end + 2]  # status line and fields, each line ending in CRLF
+    lengths = _CONTENT_LENGTH.findall(block)
+    code = block[9:12]
+    if len(lengths) != 1 or not code.isdigit() or _TRANSFER_ENCODING.search(block):
+        return False
+    status = int(code)
+    if status < 200 or status in (204, 304) or len(data) != end + 4 + int(lengths[0]):
+        return False
+    keep_alive = True
+    if _HOP_LINE.search(block):
+        keep_alive = _CLOSE.search(block) is None
+        block = _HOP_LINE.sub(b"", block)
+    conn.keep_alive = keep_alive
+    conn.handler = None
+    h.on_upstream_express(status, block, data, end + 4)
+    return True
 
 
 #: Connections are pooled per cluster and endpoint, as Envoy's connection pools are per cluster.

@@ -5,6 +5,8 @@ Installed as a pytest plugin (fixtures ``wasm_plugin``, ``wasm_chain``, ``wasm_h
 docs/testing-plugins.md.
 """
 
+from collections.abc import Callable
+
 from wasmplugin.testing.exchange import InFlight, Reply, Response, UpstreamRequest
 from wasmplugin.testing.harness import Harness
 from wasmplugin.testing.headers import Headers
@@ -12,13 +14,20 @@ from wasmplugin.testing.leak import LeakReport
 from wasmplugin.testing.target import ChainTarget, PluginHandle, PluginTarget, Target
 from wasmplugin.testing.upstreams import FakeUpstream, RecordedCall, answer
 
+#: The type of the ``wasm_plugin`` fixture (for annotations in tests).
+PluginFactory = Callable[..., PluginTarget]
+#: The type of the ``wasm_chain`` fixture.
+ChainFactory = Callable[..., ChainTarget]
+
 __all__ = [
+    "ChainFactory",
     "ChainTarget",
     "FakeUpstream",
     "Harness",
     "Headers",
     "InFlight",
     "LeakReport",
+    "PluginFactory",
     "PluginHandle",
     "PluginTarget",
     "RecordedCall",

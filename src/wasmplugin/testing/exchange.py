@@ -62,13 +62,15 @@ class Reply:
     """What the backend (the upstream of the proxied request) answers.
 
     ``body`` may be a list of chunks (delivered one response-body callback each); ``content-length``
-    is added when neither it nor ``transfer-encoding`` is given and there are no trailers."""
+    is added when neither it nor ``transfer-encoding`` is given and there are no trailers. ``delay``:
+    virtual seconds the backend takes to answer once it has the whole request."""
 
     status: int = 200
     headers: HeadersInput = None
     body: BodyInput = None
     json: Any = None
     trailers: HeadersInput = None
+    delay: float = 0.0
 
     def wire(self) -> tuple[list[tuple[bytes, bytes]], list[bytes], list[tuple[bytes, bytes]] | None]:
         if not 100 <= self.status <= 599:
@@ -287,6 +289,17 @@ class InFlight:
 
     def _answer(self, up: UpstreamRequest) -> None:
         reply = self._backend(up) if callable(self._backend) else self._backend
+        if reply.delay < 0:
+            raise ValueError("Reply delay cannot be negative")
+        if reply.delay > 0:
+            self.events.append(f"backend answers in {reply.delay:g} s")
+            self._scheduler.call_later(reply.delay, lambda: self._deliver(reply))
+        else:
+            self._deliver(reply)
+
+    def _deliver(self, reply: Reply) -> None:
+        if self._finished is not None or self.reset is not None or self._resp_headers is not None:
+            return  # the stream ended (or a local reply answered) meanwhile
         headers, chunks, trailers = reply.wire()
         self.events.append(f"backend answers {reply.status}")
         s = self.stream
@@ -295,6 +308,7 @@ class InFlight:
             s.response_data(chunk, end_stream=i == len(chunks) - 1 and trailers is None)
         if trailers is not None:
             s.response_trailers(HeaderMap(trailers))
+        self.pump()
 
     def wait(self, max_seconds: float | None = None) -> bool:
         """Run the scheduler — moving virtual time to each next timer — until the response is

@@ -26,7 +26,7 @@ def parse_level(level: str | int | LogLevel) -> LogLevel:
         raise ValueError(f"unknown log level {level!r}: trace, debug, info, warn, error, critical") from None
 
 
-class LogView(Sequence[LogEntry]):
+class LogView:
     """A filtered, live view of a :class:`CollectingLogSink` (entries appear as they are logged)."""
 
     def __init__(

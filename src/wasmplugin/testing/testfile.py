@@ -262,6 +262,7 @@ class ReplySpec:
     body: tuple[bytes, ...] | None = None
     json: Any = _MISSING
     trailers: tuple[tuple[str, str], ...] | None = None
+    delay: float = 0.0
 
     @property
     def has_json(self) -> bool:
@@ -513,6 +514,7 @@ def _reply(n: Node) -> ReplySpec:
         body=_chunks(n, "body") if n.has("body") else None,
         json=n.raw("json") if n.has("json") else _MISSING,
         trailers=_string_pairs(n, "trailers") if n.has("trailers") else None,
+        delay=n.number("delay", 0.0),
     )
     if spec.body is not None and spec.has_json:
         raise n.error("give body or json, not both")
@@ -595,6 +597,10 @@ def _logs(n: Node, key: str) -> tuple[LogExpectation, ...]:
             out.append(LogExpectation(contains=item))
             continue
         m = n.child(item, f"{key}[{i}]")
+        known = {"contains", "matches", "level", "plugin", "absent"}
+        if len(m.data) == 1 and not known & set(m.data):
+            ((k, v),) = m.data.items()
+            raise m.error(f"YAML read '{k}: {v}' as a mapping: quote a log text that contains ': '")
         exp = LogExpectation(
             contains=m.text("contains", None),
             matches=m.text("matches", None),

@@ -91,11 +91,11 @@ def run_test_file(tf: TestFile, *, runtime: WasmRuntime | None = None, only: str
         except WasmPluginError as err:
             if tf.expect_load_error is not None:
                 result.target = "expected load failure"
-                case = CaseResult("the plugin fails to load")
+                outcome = CaseResult("the plugin fails to load")
                 if tf.expect_load_error not in str(err):
                     want, got = _show(tf.expect_load_error), _show(str(err))
-                    case.failures.append(f"load error: expected it to contain {want}, got {got}")
-                result.cases.append(case)
+                    outcome.failures.append(f"load error: expected it to contain {want}, got {got}")
+                result.cases.append(outcome)
                 return result
             result.error = f"could not load: {err}"
             result.target = _describe_spec(tf)
@@ -191,6 +191,7 @@ def _reply(spec: ReplySpec) -> Reply:
         body=list(spec.body) if spec.body is not None else None,
         json=spec.json if spec.has_json else None,
         trailers=list(spec.trailers) if spec.trailers is not None else None,
+        delay=spec.delay,
     )
 
 

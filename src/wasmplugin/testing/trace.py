@@ -51,7 +51,7 @@ class TraceEvent:
         return f"   {self.name}({args}) -> {self.status}   [ctx {self.context_id}]"
 
 
-class HostCallTrace(Sequence[TraceEvent]):
+class HostCallTrace:
     """Recorder (``HostCallTracer``) and query object in one. Recording can be paused."""
 
     def __init__(self, now_s: Callable[[], float] = lambda: 0.0) -> None:
