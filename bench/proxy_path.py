@@ -77,7 +77,7 @@ async def main(n: int = 100_000) -> None:
     down = DownstreamConnection(lc)
     dt = MemTransport()
     down.connection_made(dt)  # type: ignore[arg-type]
-    up = UpstreamConnection(pool, (cluster.name, ep), sc.cluster_stats(cluster))
+    up = UpstreamConnection(pool, cluster.pool_keys[0], sc.cluster_stats(cluster))
     ut = MemTransport()
     up.connection_made(ut)  # type: ignore[arg-type]
     pool.release(up)

@@ -337,3 +337,35 @@ def test_go_ids_and_lifecycle(go_vm: Callable[..., PluginVM], scheduler: Virtual
     ex = exchange(vm, scheduler, "/plain")
     assert vm.root_context_id == 1 and ex.stream.context_id == 2
     assert struct.calcsize("<I") == 4  # keeps the struct import honest for readers of the driver
+
+
+# -- the blog's rate limiter (Go): shared data with CAS across VMs, virtual time -----------------
+def test_rate_limiter_shares_its_window_across_vms(
+    rt: WasmRuntime, scheduler: VirtualScheduler, go_services: HostServices
+) -> None:
+    path = PLUGINS / "rate-limiter" / "plugin.wasm"
+    if not path.exists():
+        pytest.skip("rate-limiter not built")
+    module = rt.compile(path.read_bytes(), name="shop.rate-limiter")
+    config = json.dumps({"default_limit": 3, "default_window_seconds": 60}).encode()
+    vms = []
+    for _ in range(2):  # two workers' VMs, one vm_id: one counter
+        vm = PluginVM(
+            rt,
+            module,
+            PluginSettings(name="shop.rate-limiter", vm_id="rl", configuration=config),
+            go_services,
+        )
+        vm.start()
+        vms.append(vm)
+    statuses = []
+    for i in range(5):
+        ex = exchange(vms[i % 2], scheduler, "/api/items")
+        statuses.append(ex.reply.status if ex.reply else 200)
+    assert statuses == [200, 200, 200, 429, 429]
+    ex = exchange(vms[0], scheduler, "/api/items")
+    assert ex.reply is not None and ex.reply_header("retry-after") is not None
+    scheduler.advance(60)  # the next fixed window (virtual time reaches the plugin through WASI clocks)
+    assert exchange(vms[1], scheduler, "/api/items").reply is None
+    for vm in vms:
+        vm.close()

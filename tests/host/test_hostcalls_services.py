@@ -247,6 +247,8 @@ def test_http_call_failure_is_delivered_as_reset(vm: PluginVM, g: Guest, schedul
     scheduler.run_until_idle()
     mem = vm.mem
     assert [mem.get_u32(0x3100 + 4 * i) for i in range(4)] == [token, 0, 0, 0]
+    # a reset has no response: map 6 → BAD_ARGUMENT, buffer 4 → NOT_FOUND (Envoy)
+    assert mem.get_u32(0x3118) == BAD_ARGUMENT and mem.get_u32(0x3128) == NOT_FOUND
     assert mem.get_u32(0x314C) == OK and mem.get_u32(0x3140) == 11
     assert mem.read(mem.get_u32(0x3144), mem.get_u32(0x3148)) == b"reset"
 

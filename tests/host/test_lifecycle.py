@@ -232,3 +232,25 @@ def test_tracer_sees_every_host_call_with_context_args_and_result(
         ("test.plugin", stream.context_id, "proxy_log", (9, 0, 0), 2),
         ("test.plugin", stream.context_id, "proxy_increment_metric", (404, -5), 1),
     ]
+
+
+START_SECTION_LOGS = """
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $status (mut i32) (i32.const -1))
+  (data (i32.const 16) "from start")
+  (func $init (global.set $status (call $log (i32.const 2) (i32.const 16) (i32.const 10))))
+  (start $init)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "status") (result i32) (global.get $status)))
+"""
+
+
+def test_host_calls_from_a_start_section_cannot_reach_memory(
+    make_vm: MakeVm, compile_wat: CompileWat
+) -> None:
+    vm = make_vm(compile_wat(START_SECTION_LOGS))
+    assert vm.call_export("status") == 6  # INVALID_MEMORY_ACCESS, as in Envoy; no crash, no host error
+    assert vm.services.log.messages() == []  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ def serve(tmp_path: Path, port: int, *plugins: str, env: dict[str, str] | None =
     d.mkdir(exist_ok=True)
     (d / "mesh.yaml").write_text(WORKLOAD.format(port=port))
     (d / "plugins.yaml").write_text("".join(plugins))
-    return ServeProcess(d, env=env).wait_ready()
+    return ServeProcess(d, "default/app", "--access-log", env=env).wait_ready()
 
 
 def poll(fn, timeout: float = 20.0):  # type: ignore[no-untyped-def]
@@ -141,6 +141,7 @@ def test_load_failure_fail_strategy(
         assert r.status == status
         if status == 403:
             assert r.body == b"RBAC: access denied"
+            sp.wait_log(r'"GET /x HTTP/1.1" 403 rbac_access_denied')
         else:
             assert r.json()["path"] == "/x"
         sp.wait_log(r"plugin default\.missing not loaded")
@@ -157,6 +158,7 @@ def test_runtime_trap_fail_strategy(tmp_path: Path, upstream: EchoUpstream, stra
         elif strategy == "FAIL_CLOSE":
             assert r.status == 503
             assert after().status == 503  # the VM stays failed
+            sp.wait_log(r'"GET /hostcalls/trap HTTP/1.1" 503 wasm_fail_stream ')  # Envoy's details
         else:
             assert r.status == 503
             # A fresh VM after the backoff (1 s by default): new requests pass again.

@@ -23,15 +23,20 @@ _PAIR = struct.Struct("<II")
 class GuestMemory:
     __slots__ = ("_ctx", "_keep", "_mem", "size", "view")
 
-    def __init__(self, context: int, memory: wasmtime.Memory) -> None:
+    def __init__(self, context: int, memory: wasmtime.Memory | None) -> None:
         self._ctx = context
-        self._mem, self._keep = native.memory_address(memory)
         self.view: memoryview = memoryview(b"")
         self.size = 0
+        if memory is None:  # not reachable yet (instantiation): every access is a fault
+            self._mem, self._keep = 0, None
+            return
+        self._mem, self._keep = native.memory_address(memory)
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the memory's size (and base) after growth."""
+        if not self._mem:
+            return
         size = int(native.memory_data_size(self._ctx, self._mem))
         base = native.memory_data(self._ctx, self._mem)
         if size == 0 or not base:
@@ -41,7 +46,7 @@ class GuestMemory:
         self.size = size
 
     def current_size(self) -> int:
-        return int(native.memory_data_size(self._ctx, self._mem))
+        return int(native.memory_data_size(self._ctx, self._mem)) if self._mem else 0
 
     def check(self, ptr: int, size: int) -> None:
         if ptr + size > self.size:
@@ -86,3 +91,4 @@ class GuestMemory:
         self.view.release()
         self.view = memoryview(b"")
         self.size = 0
+        self._mem = 0

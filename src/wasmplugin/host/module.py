@@ -20,6 +20,7 @@ from wasmplugin.abi.enums import ABI_MARKERS, AbiVersion
 from wasmplugin.errors import InvalidModule, MissingImport, UnknownAbiVersion
 from wasmplugin.host.functions import HostFunction, format_signature
 from wasmplugin.host.hostcalls.table import lookup
+from wasmplugin.host.traps import first_line
 
 if TYPE_CHECKING:
     from wasmplugin.host.linking import CallbackFactory
@@ -167,7 +168,7 @@ class ModuleArtifact:
                 try:
                     pre = linker.instantiate_pre(self.module)
                 except wasmtime.WasmtimeError as exc:
-                    raise InvalidModule(_first_line(str(exc))) from None
+                    raise InvalidModule(first_line(str(exc))) from None
                 found = (linker, pre)
                 self._pre[traced] = found
             return found[1]
@@ -191,7 +192,7 @@ def compile_module(engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:
     try:
         return wasmtime.Module(engine, wasm)
     except wasmtime.WasmtimeError as exc:
-        raise InvalidModule(f"invalid WebAssembly module: {_first_line(str(exc))}") from None
+        raise InvalidModule(f"invalid WebAssembly module: {first_line(str(exc))}") from None
 
 
 def _func_sig(ty: wasmtime.FuncType) -> Signature:
@@ -326,10 +327,3 @@ def raise_for_problems(description: ModuleDescription) -> None:
         )
     if description.problems:
         raise InvalidModule(description.problems[0], plugin=name)
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return text.strip()

@@ -17,13 +17,13 @@ import ctypes
 import struct
 import traceback
 from collections.abc import Callable
-from ctypes import c_int32, c_void_p
+from ctypes import c_void_p
 from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
 from wasmplugin.abi.buffers import BodyBuffer
-from wasmplugin.abi.enums import AbiVersion, LogLevel
+from wasmplugin.abi.enums import AbiVersion, LogLevel, MetricType
 from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.errors import (
     PluginDeadlineExceeded,
@@ -44,64 +44,20 @@ from wasmplugin.host.api import (
 from wasmplugin.host.contexts import Context, RootContext, StreamContext
 from wasmplugin.host.faults import GuestAbort
 from wasmplugin.host.foreign import builtin_foreign_functions
+from wasmplugin.host.guest import CallResponse, CleanExit, GuestFunc
 from wasmplugin.host.memory import GuestMemory
 from wasmplugin.host.metrics import RUNTIME_ACTIVE, RUNTIME_CREATED, Metric
 from wasmplugin.host.properties import PropertyResolver
 from wasmplugin.host.settings import PluginSettings
+from wasmplugin.host.traps import cause, describe_trap, fmt_mib
 
 if TYPE_CHECKING:
     from wasmplugin.host.module import CompiledModule
     from wasmplugin.host.runtime import WasmRuntime
 
 _call = native.func_call_prebuilt
-_MIB = 1024 * 1024
 _ALLOCATORS = ("malloc", "proxy_on_memory_allocate")
 _pack_u32 = struct.Struct("<I").pack_into
-
-
-class _CleanExit(Exception):
-    """proc_exit(0) inside a start function: the command finished normally."""
-
-
-class GuestFunc:
-    """One exported function, ready for unchecked calls: its ``wasmtime_func_t`` address and a
-    preallocated val_raw array (≥ 8 slots, read/written as i32 words: slot ``k`` is word ``4k``)."""
-
-    __slots__ = ("addr", "cargs", "func", "has_result", "name", "nargs", "raw")
-
-    def __init__(
-        self, name: str, func: wasmtime.Func, nparams: int, nresults: int, context: int, trap_addr: int
-    ) -> None:
-        self.name = name
-        self.func = func  # owns the wasmtime_func_t struct at ``addr``
-        self.addr = native.func_address(func)
-        self.nargs = max(nparams, nresults)
-        self.raw = (c_int32 * (4 * max(8, self.nargs)))()
-        self.has_result = nresults > 0
-        #: Arguments of wasmtime_func_call_unchecked, prebuilt: (context, func, args, n, trap out).
-        #: All are pointer-typed ctypes objects, which ctypes passes without looking up a field
-        #: descriptor per argument (simple types like c_void_p cost a table scan each call);
-        #: ``n`` travels as a pointer-sized value, like the size_t it is.
-        self.cargs = (
-            native.as_pointer(context),
-            native.as_pointer(self.addr),
-            self.raw,
-            native.as_pointer(self.nargs),
-            native.as_pointer(trap_addr),
-        )
-
-
-class CallResponse:
-    """The http_call response being delivered: map 6/7 and buffer 4 during on_http_call_response."""
-
-    __slots__ = ("body", "headers", "trailers")
-
-    def __init__(self, response: HttpCallResponse | None) -> None:
-        self.headers = HeaderMap(response.headers if response else ())
-        self.headers.freeze()
-        self.trailers = HeaderMap(response.trailers if response else ())
-        self.trailers.freeze()
-        self.body = BodyBuffer(response.body if response else b"", mutable=False)
 
 
 class PluginVM:
@@ -175,6 +131,9 @@ class PluginVM:
         # Context 0 is the VM context: _initialize/_start and the start section run "on" it.
         self.vm_context = RootContext(self, 0)
         self.effective: Context = self.vm_context
+        # Until instantiation returns, linear memory is not reachable: host calls made by a start
+        # section that touch memory answer INVALID_MEMORY_ACCESS (as in Envoy).
+        self.mem = GuestMemory(self._ctx, None)
         instance = self._instantiate(module, store)
         exports = instance.exports(store)
         memory = exports["memory"]
@@ -200,6 +159,8 @@ class PluginVM:
             return pre.instantiate(store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             reason = self._start_failure_reason(exc)
+            self._store = None
+            store.close()
             raise PluginStartError(f"instantiation failed: {reason}", plugin=self.plugin_name) from None
         finally:
             tls.vm = prev
@@ -209,9 +170,9 @@ class PluginVM:
             return self._pending_failure[1]
         if self._deadline_hit:
             return f"start function exceeded the {self._deadline_ms} ms deadline"
-        text = _cause(str(exc))
+        text = cause(str(exc))
         if "memory" in text and ("limit" in text or "exceeds" in text):
-            return f"{text} (memory limit {_fmt_mib(self._memory_limit)})"
+            return f"{text} (memory limit {fmt_mib(self._memory_limit)})"
         return text
 
     def _bind_exports(self, exports: Any) -> None:
@@ -354,10 +315,8 @@ class PluginVM:
             assert isinstance(func, wasmtime.Func)
             f = GuestFunc(name, func, len(sig[0]), len(sig[1]), self._ctx, self._trap_addr)
             self._extra_funcs[name] = f
-        if len(args) != f.nargs and not (len(args) == 0 and f.nargs == 1 and not f.has_result):
-            expected = len(self.module._func_signatures[name][0])
-            if len(args) != expected:
-                raise TypeError(f"{name} takes {expected} argument(s), got {len(args)}")
+        if len(args) != f.nparams:
+            raise TypeError(f"{name} takes {f.nparams} argument(s), got {len(args)}")
         ctx: Context
         if context_id is None:
             ctx = self.root if self.root is not None else self.vm_context
@@ -382,6 +341,7 @@ class PluginVM:
     def _invoke(self, f: GuestFunc, ctx: Context) -> int:
         if self._dead:
             raise self._refused(f.name)
+        outer = self.effective  # restored below: a nested call must not leak its context
         self.effective = ctx
         self._deadline_epoch = self._ticker.epoch + self._deadline_ticks
         tls = self._tls
@@ -391,6 +351,7 @@ class PluginVM:
         if self._tracer is not None:
             self._tracer.guest_call(self.plugin_name, f.name, tuple(f.raw[0 : 4 * f.nargs : 4]))
         err = _call(*f.cargs)
+        self.effective = outer
         if prev is not self and prev is not None:
             tls.vm = prev  # back to the VM whose host call led here (or a stale, harmless value)
         if err or self._trap.value:
@@ -426,7 +387,7 @@ class PluginVM:
         self._in_start_function = True
         try:
             self._invoke(f, ctx)
-        except _CleanExit:
+        except CleanExit:
             pass
         finally:
             self._in_start_function = False
@@ -444,7 +405,7 @@ class PluginVM:
             self._nested_failure(f.name, err)
         return raw[0] & 0xFFFFFFFF
 
-    def _on_epoch_deadline(self, _ctx: int, _data: int, delta: ctypes._Pointer, kind: ctypes._Pointer) -> int:  # type: ignore[type-arg]
+    def _on_epoch_deadline(self, _ctx: int, _data: int, delta: Any, kind: Any) -> int:
         """Epoch callback: extend to this call's deadline, or stop the guest once it has passed."""
         try:
             remaining = self._deadline_epoch - self._ticker.epoch
@@ -467,7 +428,7 @@ class PluginVM:
         if self._in_start_function and self._exit_code == 0:
             self._pending_failure = None
             self._exit_code = None
-            raise _CleanExit
+            raise CleanExit
         self._mark_failed(failure)
         raise failure
 
@@ -484,10 +445,10 @@ class PluginVM:
         code: wasmtime.TrapCode | None = None
         if trap_ptr:
             trap = native.take_trap(trap_ptr)
-            detail = _describe_trap(trap)
+            detail = describe_trap(trap)
             code = trap.trap_code
         if err:
-            error_text = _cause(str(native.take_error(err)))
+            error_text = cause(str(native.take_error(err)))
             detail = detail or error_text
         name = self.plugin_name
         if self._pending_failure is not None:
@@ -499,8 +460,8 @@ class PluginVM:
             )
         if self._memory_exhausted():
             return PluginMemoryExceeded(
-                f"linear memory limit of {_fmt_mib(self._memory_limit)} exceeded "
-                f"(memory at {_fmt_mib(self.mem.current_size())}; {detail or 'trap'})",
+                f"linear memory limit of {fmt_mib(self._memory_limit)} exceeded "
+                f"(memory at {fmt_mib(self.mem.current_size())}; {detail or 'trap'})",
                 plugin=name,
                 callback=callback,
             )
@@ -594,7 +555,8 @@ class PluginVM:
         f = self._f_http_call_response
         if f is None:
             return
-        self.http_response = CallResponse(response)
+        # A reset has no response at all: map 6/7 then answer BAD_ARGUMENT, buffer 4 NOT_FOUND (Envoy).
+        self.http_response = CallResponse(response) if response is not None else None
         raw = f.raw
         raw[0] = root.context_id
         raw[4] = token
@@ -662,15 +624,7 @@ class PluginVM:
             _pack_u32(view, ptr_ptr, 0)
             _pack_u32(view, size_ptr, 0)
             return 0
-        f = self._f_malloc
-        raw = f.raw
-        raw[0] = n
-        if self._tracer is not None:
-            self._tracer.guest_call(self.plugin_name, f.name, (n,))
-        err = _call(*f.cargs)
-        if err or self._trap2.value:
-            self._nested_failure(f.name, err)
-        p = raw[0] & 0xFFFFFFFF
+        p = self.alloc(n)
         if p == 0:
             return 6  # INVALID_MEMORY_ACCESS: allocation failed
         if p + n > mem.size:  # the allocator may have grown memory
@@ -718,8 +672,6 @@ class PluginVM:
 
     def define_metric(self, kind: int, name: str) -> int:
         """Envoy's ids: type in the low 2 bits, stepping by 4 per type (counter 4, gauge 5, …)."""
-        from wasmplugin.abi.enums import MetricType
-
         stat = self.services.metrics.define(MetricType(kind), name)
         self._next_metric_ids[kind] += 4
         metric_id = self._next_metric_ids[kind]
@@ -755,56 +707,3 @@ class PluginVM:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("failed" if self.failure else "running")
         return f"PluginVM({self.plugin_name!r}, abi={self.abi.value}, {state})"
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line
-    return text.strip()
-
-
-_TRAP_REASONS = {
-    wasmtime.TrapCode.UNREACHABLE: "unreachable",
-    wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS: "out of bounds memory access",
-    wasmtime.TrapCode.STACK_OVERFLOW: "call stack exhausted",
-    wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: "integer divide by zero",
-    wasmtime.TrapCode.INTEGER_OVERFLOW: "integer overflow",
-    wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER: "invalid conversion to integer",
-    wasmtime.TrapCode.TABLE_OUT_OF_BOUNDS: "undefined element: out of bounds table access",
-    wasmtime.TrapCode.INDIRECT_CALL_TO_NULL: "uninitialized element",
-    wasmtime.TrapCode.BAD_SIGNATURE: "indirect call type mismatch",
-    wasmtime.TrapCode.INTERRUPT: "interrupted",
-}
-
-
-def _cause(message: str) -> str:
-    """The innermost cause of a wasmtime error/trap message (its last non-empty line)."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    if not lines:
-        return message.strip()
-    cause = lines[-1]
-    if cause.startswith("wasm trap: "):
-        cause = cause[len("wasm trap: ") :]
-    return cause
-
-
-def _describe_trap(trap: wasmtime.Trap) -> str:
-    code = trap.trap_code
-    reason = _TRAP_REASONS.get(code) if code is not None else None
-    if reason is None:
-        reason = _cause(trap.message)
-    try:
-        frames = trap.frames
-    except Exception:
-        frames = []
-    for frame in frames:
-        name = frame.func_name
-        if name:
-            return f"{reason} (in {name})"
-    return reason
-
-
-def _fmt_mib(n: int) -> str:
-    return f"{n / _MIB:.1f} MiB" if n % _MIB else f"{n // _MIB} MiB"

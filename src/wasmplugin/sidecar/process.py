@@ -276,7 +276,8 @@ class SidecarProcess:
                 lines.append(p + f"cx_total::{cs.cx_total}")
                 lines.append(p + f"rq_total::{cs.rq_total}")
                 lines.append(p + f"rq_timeout::{cs.rq_timeout}")
-                lines.append(p + f"idle_connections::{self.sidecar.pool.idle_count((cluster.name, ep))}")
+                idle = self.sidecar.pool.idle_count((cluster.name, ep.address, ep.port))
+                lines.append(p + f"idle_connections::{idle}")
                 lines.append(p + "health_flags::healthy")
         return "\n".join(lines) + ("\n" if lines else "")
 

@@ -460,6 +460,8 @@ class Exchange:
     authority: bytes | None = None
     #: Bit 1: no x-forwarded-proto, bit 2: no x-request-id (Envoy's connection manager adds them).
     missing_ids = 0
+    #: Envoy's response-code details of a reply the proxy made itself (the access log shows them).
+    details = ""
 
     def __init__(
         self,
@@ -593,7 +595,7 @@ class Exchange:
         if not cluster.endpoints:
             self._upstream_failure(http1.NO_HEALTHY_UPSTREAM)
             return
-        key = (cluster.name, cluster.pick())
+        key = cluster.pick_key()
         conn = None if fresh else self.lc.pool.acquire(key)
         if conn is not None:
             # Synchronous: whoever is feeding input flushes once the batch is processed.
@@ -822,6 +824,7 @@ class Exchange:
             return
         close = self.resp_close or (not self.req_done and self.has_body)
         self.status = reply.status
+        self.details = reply.details
         self.conn.wbuf.append(
             http1.render_local_reply(reply, self.lc.date.get(), close=close, head_only=self.method == _HEAD)
         )
@@ -876,11 +879,14 @@ class Exchange:
             nxt.upstream.flush()  # a pipelined exchange started while this one finished
 
     def _access_line(self) -> str:
+        """Envoy-like: ``[time] "METHOD PATH PROTOCOL" STATUS DETAILS DURATION LISTENER CLUSTER``."""
         ms = int((self.lc.loop.time() - self.t_start) * 1000)
         cluster = self.cluster.name if self.cluster is not None else "-"
+        details = getattr(self.stream, "details", "") or self.details or "via_upstream"
+        proto = "HTTP/1.1" if self.http11 else "HTTP/1.0"
         return (
-            f'[{time.strftime("%Y-%m-%dT%H:%M:%S")}] "{self.method.decode()} '
-            f'{self.url.decode("latin-1")} HTTP/1.1" {self.status} {ms}ms {self.lc.name} {cluster}'
+            f'[{time.strftime("%Y-%m-%dT%H:%M:%S")}] "{self.method.decode()} {self.url.decode("latin-1")} '
+            f'{proto}" {self.status} {details} {ms}ms {self.lc.name} {cluster}'
         )
 
     # -- chain path --------------------------------------------------------------------------------

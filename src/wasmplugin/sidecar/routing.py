@@ -31,12 +31,24 @@ class Cluster:
     aliases: tuple[str, ...] = ()
     _next: int = field(default=0, repr=False)
 
+    def __post_init__(self) -> None:
+        self.pool_keys = tuple((self.name, e.address, e.port) for e in self.endpoints)
+
     def pick(self) -> Endpoint:
         """Round-robin over the endpoints (Envoy's default load balancer)."""
         eps = self.endpoints
         i = self._next
         self._next = i + 1 if i + 1 < len(eps) else 0
         return eps[i]
+
+    def pick_key(self) -> tuple[str, str, int]:
+        """The upstream pool key of the next endpoint (round-robin)."""
+        keys = self.pool_keys
+        if len(keys) == 1:
+            return keys[0]
+        i = self._next
+        self._next = i + 1 if i + 1 < len(keys) else 0
+        return keys[i]
 
 
 def inbound_cluster_name(port: int) -> str:

@@ -142,7 +142,7 @@ class _Call:
         self.stats.rq_total += 1
         if self.call.timeout_ms > 0:
             self.timer = loop.call_later(self.call.timeout_ms / 1000, self._timeout)
-        key = (self.cluster.name, self.cluster.pick())
+        key = self.cluster.pick_key()
         conn = self.client.pool.acquire(key)
         if conn is not None:
             self._attach(conn)
@@ -229,6 +229,9 @@ class _Call:
 
     def on_upstream_backpressure(self, paused: bool) -> None:
         pass
+
+    def on_upstream_express(self, status: int, head: bytes, data: bytes, body_start: int) -> None:
+        raise AssertionError("http_call attaches without express")  # pragma: no cover
 
 
 class HttpCallClient(HttpCallDispatcher):

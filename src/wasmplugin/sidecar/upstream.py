@@ -19,7 +19,6 @@ import httptools
 
 from wasmplugin.limits import Limits
 from wasmplugin.sidecar.http1 import HOP_BY_HOP
-from wasmplugin.sidecar.routing import Endpoint
 from wasmplugin.sidecar.stats import ClusterStats
 
 #: Lengths of the field names the response parser looks at (content-length, hop-by-hop).
@@ -146,7 +145,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         h = self.handler
-        if h is not None and self._between and self.express and not self.head_request and _express(self, h, data):
+        if h is not None and self.express and self._between and _express(self, h, data):
             return
         self._chunk = data
         self._fresh = self._between  # a message starting in this read starts at offset 0
@@ -175,7 +174,7 @@ class UpstreamConnection(asyncio.Protocol):
     def attach(self, handler: UpstreamHandler, *, head_request: bool, express: bool = False) -> None:
         self.handler = handler
         self.head_request = head_request
-        self.express = express
+        self.express = express and not head_request
         self.response_started = False
         self._headers = []
         self._trailers = None
@@ -312,8 +311,9 @@ def _express(conn: UpstreamConnection, h: UpstreamHandler, data: bytes) -> bool:
     return True
 
 
-#: Connections are pooled per cluster and endpoint, as Envoy's connection pools are per cluster.
-PoolKey = tuple[str, Endpoint]
+#: Connections are pooled per cluster and endpoint, as Envoy's connection pools are per cluster:
+#: (cluster name, address, port) — plain values so the key hashes in C.
+PoolKey = tuple[str, str, int]
 
 
 class UpstreamPool:
@@ -351,10 +351,9 @@ class UpstreamPool:
         on_error: Callable[[str], None],
     ) -> None:
         conn = UpstreamConnection(self, key, stats)
-        endpoint = key[1]
         try:
             await asyncio.wait_for(
-                self.loop.create_connection(lambda: conn, endpoint.address, endpoint.port),
+                self.loop.create_connection(lambda: conn, key[1], key[2]),
                 self.limits.upstream_connect_timeout_s,
             )
         except (TimeoutError, OSError) as exc:

@@ -9,6 +9,7 @@ by step.
 
 from __future__ import annotations
 
+import json as jsonlib
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -223,8 +224,6 @@ class Target:
         if json is not None:
             if body is not None:
                 raise ValueError("give body or json, not both")
-            import json as jsonlib
-
             body = jsonlib.dumps(json, separators=(",", ":"))
         chunks = chunks_of(body)
         user = to_pairs(headers)

@@ -230,7 +230,8 @@ class Expect:
 
 @dataclass(frozen=True)
 class TrapSpec:
-    """Force a failure in ``on`` (a stream callback) for the case's first request."""
+    """Force a failure in ``on`` (a stream callback) for the case's first request. The file says
+    ``callback:`` — YAML reads a bare ``on`` key as the boolean true."""
 
     on: str
     kind: str = "trap"
@@ -727,7 +728,7 @@ def _trap(n: Node) -> TrapSpec:
         return TrapSpec(v)
     m = n.child(v, "trap")
     spec = TrapSpec(
-        on=m.choice("on", CALLBACKS),
+        on=m.choice("callback", CALLBACKS),
         kind=m.choice("kind", ("trap", "deadline", "memory"), "trap"),
         plugin=m.text("plugin", None),
     )

@@ -8,6 +8,8 @@ other exception INTERNAL_FAILURE, in the wrapper of ``host/linking.py``.
 Statuses are plain ints here (hot path); they equal ``abi.enums.WasmResult``.
 """
 
+from typing import Any
+
 OK = 0
 NOT_FOUND = 1
 BAD_ARGUMENT = 2
@@ -25,13 +27,12 @@ def signed32(v: int) -> int:
     return v - 0x1_0000_0000 if v & 0x8000_0000 else v
 
 
-def i64_at(a: object, slot: int) -> int:
+def u64_at(a: Any, slot: int) -> int:
+    """Unsigned i64 argument in val_raw slot ``slot`` (``a`` is the callback's u32 word pointer)."""
+    return int(a[4 * slot]) | (int(a[4 * slot + 1]) << 32)
+
+
+def i64_at(a: Any, slot: int) -> int:
     """Signed i64 argument in val_raw slot ``slot``."""
-    words = a  # POINTER(c_uint32)
-    v: int = words[4 * slot] | (words[4 * slot + 1] << 32)  # type: ignore[index]
+    v = u64_at(a, slot)
     return v - (1 << 64) if v & (1 << 63) else v
-
-
-def u64_at(a: object, slot: int) -> int:
-    words = a
-    return words[4 * slot] | (words[4 * slot + 1] << 32)  # type: ignore[index,no-any-return]

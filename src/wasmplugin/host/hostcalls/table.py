@@ -3,6 +3,7 @@ them) and WASI preview1 (under both module names), each with its exact wasm type
 
 from __future__ import annotations
 
+from wasmplugin.abi.enums import AbiVersion
 from wasmplugin.host.functions import (
     ALL_VERSIONS,
     ENV,
@@ -11,6 +12,7 @@ from wasmplugin.host.functions import (
     V021,
     WASI_MODULES,
     HostFunction,
+    Shim,
     i32s,
     wasi_fault,
 )
@@ -34,14 +36,14 @@ I64 = "i64"
 def _env(
     name: str,
     nparams: int | tuple[str, ...],
-    shim: object,
-    versions: frozenset = ALL_VERSIONS,  # type: ignore[type-arg]
+    shim: Shim,
+    versions: frozenset[AbiVersion] = ALL_VERSIONS,
     *,
     results: tuple[str, ...] = ("i32",),
     implemented: bool = True,
 ) -> HostFunction:
     params = i32s(nparams) if isinstance(nparams, int) else nparams
-    return HostFunction(name, params, results, shim, versions, implemented)  # type: ignore[arg-type]
+    return HostFunction(name, params, results, shim, versions, implemented)
 
 
 ENV_FUNCTIONS: tuple[HostFunction, ...] = (
@@ -106,13 +108,13 @@ ENV_FUNCTIONS: tuple[HostFunction, ...] = (
 def _wasi(
     name: str,
     params: int | tuple[str, ...],
-    shim: object,
+    shim: Shim,
     *,
     results: tuple[str, ...] = ("i32",),
     implemented: bool = True,
 ) -> HostFunction:
     p = i32s(params) if isinstance(params, int) else params
-    return HostFunction(name, p, results, shim, ALL_VERSIONS, implemented, wasi_fault())  # type: ignore[arg-type]
+    return HostFunction(name, p, results, shim, ALL_VERSIONS, implemented, wasi_fault())
 
 
 _I = "i32"

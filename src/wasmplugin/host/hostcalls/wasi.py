@@ -11,9 +11,11 @@ Bad pointers answer FAULT (21).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wasmplugin.abi.enums import LogLevel, WasiErrno
+from wasmplugin.errors import PluginTrap
 from wasmplugin.host.faults import GuestAbort
 from wasmplugin.host.functions import Args
 
@@ -140,8 +142,6 @@ def sched_yield(vm: PluginVM, a: Args) -> int:
 def proc_exit(vm: PluginVM, a: Args) -> None:
     code = a[0]
     vm._exit_code = code
-    from wasmplugin.errors import PluginTrap
-
     vm._pending_failure = (PluginTrap, f"proc_exit({code})")
     raise GuestAbort(f"proc_exit({code})")
 
@@ -155,7 +155,7 @@ def fd_read(vm: PluginVM, a: Args) -> int:
     return NOSYS
 
 
-def _logged_noop(name: str):  # type: ignore[no-untyped-def]
+def _logged_noop(name: str) -> Callable[[PluginVM, Args], int]:
     def shim(vm: PluginVM, a: Args) -> int:
         vm.services.log.log(vm.plugin_name, LogLevel.ERROR, f"wasi {name}: not supported")
         return SUCCESS
@@ -180,7 +180,7 @@ def fd_fdstat_get(vm: PluginVM, a: Args) -> int:
     return SUCCESS
 
 
-def _stdio_only(name: str):  # type: ignore[no-untyped-def]
+def _stdio_only(name: str) -> Callable[[PluginVM, Args], int]:
     def shim(vm: PluginVM, a: Args) -> int:
         fd = a[0]
         return SUCCESS if fd == 1 or fd == 2 else BADF
@@ -189,7 +189,7 @@ def _stdio_only(name: str):  # type: ignore[no-untyped-def]
     return shim
 
 
-def _errno(name: str, errno: int):  # type: ignore[no-untyped-def]
+def _errno(name: str, errno: int) -> Callable[[PluginVM, Args], int]:
     def shim(vm: PluginVM, a: Args) -> int:
         return errno
 

@@ -1,0 +1,58 @@
+"""Exported functions ready for unchecked calls, and the http_call response being delivered."""
+
+from __future__ import annotations
+
+from ctypes import c_int32
+
+import wasmtime
+
+from wasmplugin.abi.buffers import BodyBuffer
+from wasmplugin.abi.headers import HeaderMap
+from wasmplugin.host import native
+from wasmplugin.host.api import HttpCallResponse
+
+
+class CleanExit(Exception):
+    """proc_exit(0) inside a start function: the command finished normally."""
+
+
+class GuestFunc:
+    """One exported function, ready for unchecked calls: its ``wasmtime_func_t`` address and a
+    preallocated val_raw array (≥ 8 slots, read/written as i32 words: slot ``k`` is word ``4k``)."""
+
+    __slots__ = ("addr", "cargs", "func", "has_result", "name", "nargs", "nparams", "raw")
+
+    def __init__(
+        self, name: str, func: wasmtime.Func, nparams: int, nresults: int, context: int, trap_addr: int
+    ) -> None:
+        self.name = name
+        self.func = func  # owns the wasmtime_func_t struct at ``addr``
+        self.addr = native.func_address(func)
+        self.nparams = nparams
+        self.nargs = max(nparams, nresults)
+        self.raw = (c_int32 * (4 * max(8, self.nargs)))()
+        self.has_result = nresults > 0
+        #: Arguments of wasmtime_func_call_unchecked, prebuilt: (context, func, args, n, trap out).
+        #: All are pointer-typed ctypes objects, which ctypes passes without looking up a field
+        #: descriptor per argument (simple types like c_void_p cost a table scan each call);
+        #: ``n`` travels as a pointer-sized value, like the size_t it is.
+        self.cargs = (
+            native.as_pointer(context),
+            native.as_pointer(self.addr),
+            self.raw,
+            native.as_pointer(self.nargs),
+            native.as_pointer(trap_addr),
+        )
+
+
+class CallResponse:
+    """The http_call response being delivered: map 6/7 and buffer 4 during on_http_call_response."""
+
+    __slots__ = ("body", "headers", "trailers")
+
+    def __init__(self, response: HttpCallResponse) -> None:
+        self.headers = HeaderMap(response.headers)
+        self.headers.freeze()
+        self.trailers = HeaderMap(response.trailers)
+        self.trailers.freeze()
+        self.body = BodyBuffer(response.body, mutable=False)
