@@ -158,7 +158,7 @@ def test_unencodable_property_is_serialization_failure(g: Guest, host: SimpleStr
 def test_send_local_response_reaches_the_stream(g: Guest, host: SimpleStreamHost) -> None:
     details, dn = g.put("denied by policy")
     body, bn = g.put("go away")
-    hdrs, hn = g.put(encode_pairs([(b"x-reason", b"policy")]))
+    hdrs, hn = g.put(encode_pairs([(b"X-Reason", b"policy")]))
     assert g.call("proxy_send_local_response", 403, details, dn, body, bn, hdrs, hn, -1 & 0xFFFFFFFF) == OK
     (reply,) = host.local_replies
     assert (reply.status, reply.details, reply.body, reply.headers, reply.grpc_status) == (

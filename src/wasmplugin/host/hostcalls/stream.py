@@ -23,7 +23,7 @@ def proxy_send_local_response(vm: PluginVM, a: Args) -> int:
     status = a[0]
     details = mem.read(a[4], a[8]).decode("utf-8", "replace").replace(" ", "_")
     body = mem.read(a[12], a[16])
-    headers = read_pairs(vm, a[20], a[24])
+    headers = [(k.lower(), v) for k, v in read_pairs(vm, a[20], a[24])]  # Envoy: LowerCaseString
     grpc_status = signed32(a[28])
     ctx = vm.effective
     if ctx.local_reply_sent:
