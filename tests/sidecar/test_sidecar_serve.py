@@ -210,11 +210,12 @@ def test_workers_share_ports_and_aggregate_stats(tmp_path: Path, upstream: EchoU
         assert sum(per_worker) == 40
 
 
-def test_rebuilt_module_file_reloads(tmp_path: Path, upstream: EchoUpstream) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rebuilt_module_file_reloads(tmp_path: Path, upstream: EchoUpstream, workers: int) -> None:
     wasm = tmp_path / "hm.wasm"
     wasm.write_bytes(HEADER_MODIFIER.read_bytes())
     d = write_mesh(tmp_path / "mesh", upstream.port, plugin_yaml("hm", wasm, config=BLOG_CONFIG))
-    with ServeProcess(d) as sp:
+    with ServeProcess(d, "default/app", "--concurrency", str(workers)) as sp:
         sp.wait_ready()
         assert sp.config_version() == 1
         wasm.write_bytes(HEADER_MODIFIER.read_bytes())  # "rebuilt": same path, new mtime

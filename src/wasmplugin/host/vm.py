@@ -61,7 +61,10 @@ _pack_u32 = struct.Struct("<I").pack_into
 
 
 class PluginVM:
-    """One VM instance (Store + Instance) and its root context."""
+    """One VM instance (Store + Instance) and its root context.
+
+    Limits: the deadline and the memory cap come from ``runtime.limits`` (they belong to the
+    engine and its ticker); codec limits (pairs, random_get) from ``services.limits``."""
 
     def __init__(
         self,

@@ -129,6 +129,7 @@ class MeshStateBuilder:
     _closers: list[Any] = field(default_factory=list)
     _last_warnings: list[str] = field(default_factory=list)
     _module_files: list[str] = field(default_factory=list)
+    _built_from: str = ""
 
     def __post_init__(self) -> None:
         from wasmplugin.fetch.metrics import FetchMetrics
@@ -157,6 +158,7 @@ class MeshStateBuilder:
         root = self.cfg.directory
         if not root.exists():
             raise ConfigError("no such file or directory", file=str(root))
+        self._built_from = directory_fingerprint(root)
         result = load([str(root)], recursive=True, strict=self.cfg.strict)
         mesh = result.raise_for_errors()
         we = find_workload(mesh, self.cfg.workload, str(root))
@@ -175,6 +177,11 @@ class MeshStateBuilder:
             {p["url"][len("file://") :] for p in state.plugins if str(p.get("url", "")).startswith("file://")}
         )
         return state
+
+    def changed_since_build(self) -> bool:
+        """True when the directory changed while the last build ran (that change still needs a
+        reload, whatever the fingerprint taken after the build says)."""
+        return directory_fingerprint(self.cfg.directory) != self._built_from
 
     def close(self) -> None:
         for c in reversed(self._closers):

@@ -135,9 +135,13 @@ class SidecarProcess:
         )
         self.builder = self.builder_factory(cfg, self.host)
         state = await loop.run_in_executor(None, self.builder.build, 1)
-        # After the build: the fingerprint covers the modules that build loaded.
+        # After the build: the fingerprint covers the modules that build loaded (and if the
+        # directory changed meanwhile, an empty one makes the first poll reload).
         fingerprint = await loop.run_in_executor(None, self.builder.fingerprint)
         state.fingerprint = fingerprint
+        stale = getattr(self.builder, "changed_since_build", None)
+        if stale is not None and await loop.run_in_executor(None, stale):
+            fingerprint = ""
         options = SidecarOptions(
             address=cfg.address,
             inbound_port=cfg.inbound_port,

@@ -2,18 +2,10 @@
 
 Design (why it looks like this): a framework's request/response objects cost ~10x what a proxy can
 afford in Python, so the proxy works at the protocol level. httptools parses; parser callbacks drive
-an :class:`Exchange` (one request/response pair, Envoy's "active stream") through plain method
+an :class:`~wasmplugin.sidecar.exchange.Exchange` (one request/response pair) through plain method
 calls; output is queued in per-connection write lists and flushed once per ``data_received`` batch
 (one ``write`` syscall per direction per batch). No coroutine, task or timer is created per request:
 timeouts are checked by one sweeper per listener.
-
-Two paths per exchange:
-
-* **fast path** — no plugin applies: headers and body bytes are forwarded with hop-by-hop fields
-  removed and framing re-derived; nothing else is allocated;
-* **chain path** — the exchange feeds ``wasmplugin.chain``'s sans-IO ``HttpStream`` with
-  Envoy-style header maps (``:authority``, ``:path``, ``:method``, ``:scheme`` first) and performs
-  the events it drains (send upstream, reply downstream, reset).
 
 HTTP/1.1 pipelining is served in order: requests parsed while another is active wait in a queue,
 and the connection stops reading until the queue drains (bounded buffering). Flow control pauses
@@ -24,38 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import socket
-import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from wasmplugin.abi.headers import HeaderMap
-from wasmplugin.chain.api import (
-    Direction,
-    Event,
-    ResetStream,
-    SendRequestData,
-    SendRequestHeaders,
-    SendRequestTrailers,
-    SendResponseData,
-    SendResponseHeaders,
-    SendResponseTrailers,
-    StreamInfo,
-)
+from wasmplugin.chain.api import Direction
 from wasmplugin.sidecar import http1
-from wasmplugin.sidecar.http1 import CRLF, HOP_BY_HOP, HOP_LENGTHS, LAST_CHUNK, LocalReply, encode_chunk
+from wasmplugin.sidecar.exchange import PAUSE_BUFFER, PAUSE_PIPELINE, PAUSE_UPSTREAM, Exchange
+from wasmplugin.sidecar.http1 import LocalReply
 from wasmplugin.sidecar.routing import Cluster
 from wasmplugin.sidecar.stats import ClusterStats, ListenerStats
-from wasmplugin.sidecar.upstream import UpstreamConnection, UpstreamPool
+from wasmplugin.sidecar.upstream import UpstreamPool
 
 if TYPE_CHECKING:
-    from wasmplugin.sidecar.chains import ChainSet, ChainStream
     from wasmplugin.sidecar.state import ConfigState
-
 
 
 class HeaderLimitExceeded(Exception):

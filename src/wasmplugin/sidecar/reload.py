@@ -86,6 +86,11 @@ class Reloader:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def fingerprint(self) -> str:
+        """What the running configuration was built from (a poll compares against it)."""
+        return self._fingerprint
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -120,9 +125,11 @@ class Reloader:
                 self.log("error", f"reload rejected, keeping config version {self.status.version}: {err}")
                 return False
             # The build may have changed what the fingerprint covers (the modules it loaded).
-            fp = await loop.run_in_executor(None, self.builder.fingerprint)
-            self._fingerprint = fp
-            state.fingerprint = fp
+            after = await loop.run_in_executor(None, self.builder.fingerprint)
+            stale = getattr(self.builder, "changed_since_build", None)
+            # Edited while building: keep the old fingerprint so the next poll reloads again.
+            self._fingerprint = fp if stale is not None and stale() else after
+            state.fingerprint = after
             self.apply(state)
             self.status.version = version
             self.status.last_reload_at = time.time()

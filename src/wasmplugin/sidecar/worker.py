@@ -48,7 +48,17 @@ async def _handle(proc: SidecarProcess, msg: dict[str, Any]) -> Any:
         applied = await proc.reloader.check(force=True)
         status = proc.reloader.status
         error = None if applied else status.last_error
-        return {"applied": applied, "version": status.version, "error": error}
+        return {
+            "applied": applied,
+            "version": status.version,
+            "error": error,
+            "fingerprint": proc.reloader.fingerprint,
+        }
+    if cmd == "fingerprint":
+        assert proc.builder is not None and proc.reloader is not None
+        if msg.get("current"):
+            return proc.reloader.fingerprint
+        return await asyncio.get_running_loop().run_in_executor(None, proc.builder.fingerprint)
     if cmd == "quit":
         proc.quit_event.set()
         return None

@@ -34,7 +34,6 @@ from wasmplugin.sidecar.admin import AdminProtocol
 from wasmplugin.sidecar.listeners import bind_tcp, bound_port, serve_socket
 from wasmplugin.sidecar.logs import SidecarLog, level_name
 from wasmplugin.sidecar.process import ServeConfig
-from wasmplugin.sidecar.reload import directory_fingerprint
 from wasmplugin.sidecar.stats import ProcessStats, StatsSnapshot, merge_prometheus, merge_text
 
 
@@ -199,17 +198,21 @@ class WorkerPool:
             self.quit_event.set()
 
     async def _watch_dir(self) -> None:
-        loop = asyncio.get_running_loop()
-        fp = await loop.run_in_executor(None, directory_fingerprint, self.cfg.directory)
+        """Worker 0 computes the fingerprint (it knows which module files its plugins load)."""
+        first = self.workers[0]
+        fp = await first.call("fingerprint", current=True)
         while not self.quit_event.is_set():
             await asyncio.sleep(self.cfg.reload_interval_s)
-            now = await loop.run_in_executor(None, directory_fingerprint, self.cfg.directory)
+            try:
+                now = await first.call("fingerprint")
+            except (ConnectionError, RuntimeError):
+                return  # worker 0 went away: _watch_exit shuts the sidecar down
             if now == fp:
                 continue
-            fp = now
-            await self.reload()
+            fp = await self.reload() or now
 
-    async def reload(self) -> None:
+    async def reload(self) -> str | None:
+        """Ask every worker to reload; returns worker 0's fingerprint afterwards."""
         self.reload_attempts += 1
         results = await asyncio.gather(*(w.call("reload") for w in self.workers), return_exceptions=True)
         errors = [
@@ -223,10 +226,12 @@ class WorkerPool:
             self.log.error(
                 "config", f"reload rejected, keeping config version {self.version}: {self.last_error}"
             )
-            return
-        self.version = max(int(r["version"]) for r in results if isinstance(r, dict))
-        self.last_error = None
-        self.log.info("config", f"reload applied: config version {self.version}")
+        else:
+            self.version = max(int(r["version"]) for r in results if isinstance(r, dict))
+            self.last_error = None
+            self.log.info("config", f"reload applied: config version {self.version}")
+        first = results[0]
+        return str(first["fingerprint"]) if isinstance(first, dict) and first.get("fingerprint") else None
 
     async def close(self) -> None:
         for w in self.workers:
