@@ -72,7 +72,7 @@ def through_chain(chain: FilterChain) -> Callable[[], None]:
     return one
 
 
-class _NoopContext:
+class NoopContext:
     """Stand-in stream context (benchmark only): every callback returns Continue at once, so the
     row measures the chain's own bookkeeping for one plugin, without any wasm."""
 
@@ -94,15 +94,15 @@ class _NoopContext:
     on_done = on_delete = on_log
 
 
-class _NoopVM:
+class NoopVM:
     failure = None
     on_failure = None
-    _ctx = _NoopContext()
+    _ctx = NoopContext()
 
     def start(self) -> None:
         pass
 
-    def create_stream(self, host: object) -> _NoopContext:
+    def create_stream(self, host: object) -> NoopContext:
         return self._ctx
 
     def close(self) -> None:
@@ -120,7 +120,7 @@ def main() -> None:
     rows.append(("zero plugins, passthrough (transport skips the chain)", 0.0))
     rows.append(("zero plugins, HttpStream", per_request_us(through_chain(empty), args.n, args.repeat)))
 
-    noop = PluginRuntime("noop", vm_factory=_NoopVM, scheduler=VirtualScheduler())
+    noop = PluginRuntime("noop", vm_factory=NoopVM, scheduler=VirtualScheduler())
     noop.start()
     one_noop = FilterChain([noop], scheduler=VirtualScheduler())
     rows.append(("one plugin, no-op context (chain bookkeeping only)",

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"wasmplugin.test/plugins/go-common/pluginconfig"
 )
 
 // config is the parsed pluginConfig, defaults applied. Immutable after parseConfig.
@@ -27,48 +29,48 @@ var defaultBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 
 func parseConfig(data []byte) (*config, error) {
-	o, err := parseObject(data)
+	o, err := pluginconfig.Parse(data)
 	if err != nil {
 		return nil, err
 	}
 	c := &config{prefix: defaultPrefix, buckets: defaultBuckets}
-	if v, ok, err := o.str("metrics_prefix"); err != nil {
+	if v, ok, err := o.Str("metrics_prefix"); err != nil {
 		return nil, err
 	} else if ok {
 		if !metricName.MatchString(v) {
-			return nil, keyErr("metrics_prefix", "must be a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got %q", v)
+			return nil, pluginconfig.KeyError("metrics_prefix", "must be a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got %q", v)
 		}
 		c.prefix = v
 	}
-	raw, ok := o.get("histogram_buckets")
+	raw, ok := o.Get("histogram_buckets")
 	if ok {
-		if jsonKind(raw) != "array" {
-			return nil, keyErr("histogram_buckets", "expected a list of numbers (seconds), got %s", jsonKind(raw))
+		if pluginconfig.Kind(raw) != "array" {
+			return nil, pluginconfig.KeyError("histogram_buckets", "expected a list of numbers (seconds), got %s", pluginconfig.Kind(raw))
 		}
 		var items []any
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, keyErr("histogram_buckets", "invalid list: %v", err)
+			return nil, pluginconfig.KeyError("histogram_buckets", "invalid list: %v", err)
 		}
 		if len(items) == 0 || len(items) > maxBuckets {
-			return nil, keyErr("histogram_buckets", "must hold 1 to %d bounds, got %d", maxBuckets, len(items))
+			return nil, pluginconfig.KeyError("histogram_buckets", "must hold 1 to %d bounds, got %d", maxBuckets, len(items))
 		}
 		c.buckets = make([]float64, 0, len(items))
 		for i, it := range items {
 			key := fmt.Sprintf("histogram_buckets[%d]", i)
 			f, isNum := it.(float64)
 			if !isNum {
-				return nil, keyErr(key, "expected a number of seconds, got %s", kindOf(it))
+				return nil, pluginconfig.KeyError(key, "expected a number of seconds, got %s", kindOf(it))
 			}
 			if !(f > 0) || math.IsInf(f, 0) {
-				return nil, keyErr(key, "must be a positive number of seconds, got %v", f)
+				return nil, pluginconfig.KeyError(key, "must be a positive number of seconds, got %v", f)
 			}
 			if i > 0 && f <= c.buckets[i-1] {
-				return nil, keyErr(key, "bounds must increase strictly, got %v after %v", f, c.buckets[i-1])
+				return nil, pluginconfig.KeyError(key, "bounds must increase strictly, got %v after %v", f, c.buckets[i-1])
 			}
 			c.buckets = append(c.buckets, f)
 		}
 	}
-	c.unknownKeys = o.unknown()
+	c.unknownKeys = o.Unknown()
 	return c, nil
 }
 

@@ -138,41 +138,71 @@ func (p *pluginContext) record(method, status string, d time.Duration) {
 
 type httpContext struct {
 	types.DefaultHttpContext
-	p      *pluginContext
-	start  time.Time
-	method string
-	status string
+	p     *pluginContext
+	start time.Time // request headers reached this plugin; zero when they never did
 }
 
+// OnHttpRequestHeaders only notes the time, for hosts that cannot give the
+// request's duration (see streamDuration).
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	h.start = h.p.now()
-	h.method, _ = proxywasm.GetHttpRequestHeader(":method")
 	return types.ActionContinue
 }
 
-func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
-	h.status, _ = proxywasm.GetHttpResponseHeader(":status")
-	return types.ActionContinue
-}
-
-// OnHttpStreamDone (proxy_on_log) records the finished request: the duration
-// runs from its request headers to the end of its response.
+// OnHttpStreamDone (proxy_on_log) records every finished request. It runs for
+// requests this plugin never saw as well: a request answered locally by an
+// earlier plugin (jwt-validator's 401, rbac-enforcer's 403) reaches no later
+// plugin's request or response callbacks, but every plugin gets on_log, as
+// Envoy's access log pass. So method, status and duration come from the
+// host's attributes, not from this plugin's own callbacks.
 func (h *httpContext) OnHttpStreamDone() {
-	if h.start.IsZero() {
-		return
-	}
-	if h.status == "" {
-		h.status = responseCode()
-	}
-	h.p.record(h.method, h.status, h.p.now().Sub(h.start))
+	h.p.record(streamMethod(), streamStatus(), h.streamDuration())
 }
 
-// responseCode asks the host for response.code (8-byte little-endian integer)
-// when no response headers went through this plugin.
-func responseCode() string {
-	b, err := proxywasm.GetProperty([]string{"response", "code"})
-	if err != nil || len(b) != 8 {
-		return ""
+// streamMethod is the request.method attribute, else :method from the request
+// headers (readable in on_log), else "" (recorded as OTHER).
+func streamMethod() string {
+	if b, err := proxywasm.GetProperty([]string{"request", "method"}); err == nil && len(b) > 0 {
+		return string(b)
 	}
-	return strconv.FormatUint(binary.LittleEndian.Uint64(b), 10)
+	m, _ := proxywasm.GetHttpRequestHeader(":method")
+	return m
+}
+
+// streamStatus is the response.code attribute (an 8-byte little-endian
+// integer), else :status from the response headers, else "" (recorded as 0:
+// no response, e.g. a reset stream).
+func streamStatus() string {
+	if code, ok := int64Property("response", "code"); ok {
+		return strconv.FormatInt(code, 10)
+	}
+	s, _ := proxywasm.GetHttpResponseHeader(":status")
+	return s
+}
+
+// streamDuration is the request.duration attribute (Envoy: from the first
+// byte of the request to the end of the stream, in nanoseconds), else the time
+// since request.time (a Unix timestamp in nanoseconds), else the time since
+// this plugin saw the request headers, else 0.
+func (h *httpContext) streamDuration() time.Duration {
+	if ns, ok := int64Property("request", "duration"); ok {
+		return time.Duration(ns)
+	}
+	if ns, ok := int64Property("request", "time"); ok && ns > 0 {
+		return h.p.now().Sub(time.Unix(0, ns))
+	}
+	if !h.start.IsZero() {
+		return h.p.now().Sub(h.start)
+	}
+	return 0
+}
+
+// int64Property reads an integer, duration or timestamp attribute, which the
+// host encodes as an 8-byte little-endian int64.
+func int64Property(path ...string) (int64, bool) {
+	b, err := proxywasm.GetProperty(path)
+	if err != nil || len(b) != 8 {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint64(b)), true
 }

@@ -3,13 +3,16 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"wasmplugin.test/plugins/go-common/pluginconfig"
+	"wasmplugin.test/plugins/go-common/upstream"
 )
 
 // config is the parsed pluginConfig, defaults applied. Immutable after parseConfig.
 type config struct {
 	issuer          string
 	audiences       []string // empty: aud is not checked
-	jwks            upstream
+	jwks            upstream.Upstream
 	jwksTTLSeconds  int64
 	jwksTimeoutMS   uint32
 	allowedExact    map[string]bool
@@ -28,10 +31,10 @@ const (
 
 // oneOf reads a key that has two accepted spellings (the blog's AUTHN example
 // uses issuer/audience, its "complete" example jwt_issuer/jwt_audience).
-func oneOf(o *object, a, b string) (string, error) {
-	hasA, hasB := o.has(a), o.has(b)
+func oneOf(o *pluginconfig.Object, a, b string) (string, error) {
+	hasA, hasB := o.Has(a), o.Has(b)
 	if hasA && hasB {
-		return "", keyErr(b, "give either %s or %s, not both", a, b)
+		return "", pluginconfig.KeyError(b, "give either %s or %s, not both", a, b)
 	}
 	if hasB {
 		return b, nil
@@ -40,7 +43,7 @@ func oneOf(o *object, a, b string) (string, error) {
 }
 
 func parseConfig(data []byte) (*config, error) {
-	o, err := parseObject(data)
+	o, err := pluginconfig.Parse(data)
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +59,12 @@ func parseConfig(data []byte) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	iss, ok, err := o.str(issKey)
+	iss, ok, err := o.Str(issKey)
 	if err != nil {
 		return nil, err
 	}
 	if !ok || iss == "" {
-		return nil, keyErr("issuer", "required (the expected \"iss\" claim); also accepted as jwt_issuer")
+		return nil, pluginconfig.KeyError("issuer", "required (the expected \"iss\" claim); also accepted as jwt_issuer")
 	}
 	c.issuer = iss
 
@@ -69,18 +72,18 @@ func parseConfig(data []byte) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	auds, _, err := o.strings(audKey, true)
+	auds, _, err := o.Strings(audKey, true)
 	if err != nil {
 		return nil, err
 	}
 	for i, a := range auds {
 		if a == "" {
-			return nil, keyErr(fmt.Sprintf("%s[%d]", audKey, i), "must not be empty")
+			return nil, pluginconfig.KeyError(fmt.Sprintf("%s[%d]", audKey, i), "must not be empty")
 		}
 	}
 	c.audiences = auds
 
-	jwksURI, ok, err := o.str("jwks_uri")
+	jwksURI, ok, err := o.Str("jwks_uri")
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +91,7 @@ func parseConfig(data []byte) (*config, error) {
 		// OpenID-style default, matching the blog's pair of issuer and jwks_uri.
 		jwksURI = strings.TrimSuffix(iss, "/") + "/.well-known/jwks.json"
 	}
-	cluster, _, err := o.str("jwks_cluster")
+	cluster, _, err := o.Str("jwks_cluster")
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +99,7 @@ func parseConfig(data []byte) (*config, error) {
 	if !ok {
 		uriKey = "issuer"
 	}
-	if c.jwks, err = parseUpstream(uriKey, jwksURI, cluster); err != nil {
+	if c.jwks, err = upstream.Parse(uriKey, jwksURI, cluster); err != nil {
 		return nil, err
 	}
 
@@ -104,37 +107,37 @@ func parseConfig(data []byte) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v, ok, err := o.integer(ttlKey, 0, 86400*365); err != nil {
+	if v, ok, err := o.Int(ttlKey, 0, 86400*365); err != nil {
 		return nil, err
 	} else if ok {
 		c.jwksTTLSeconds = v
 	}
-	if v, ok, err := o.integer("jwks_timeout_ms", 1, 600000); err != nil {
+	if v, ok, err := o.Int("jwks_timeout_ms", 1, 600000); err != nil {
 		return nil, err
 	} else if ok {
 		c.jwksTimeoutMS = uint32(v)
 	}
-	if v, ok, err := o.integer("clock_skew_seconds", 0, 86400); err != nil {
+	if v, ok, err := o.Int("clock_skew_seconds", 0, 86400); err != nil {
 		return nil, err
 	} else if ok {
 		c.clockSkew = v
 	}
-	if v, ok, err := o.str("realm"); err != nil {
+	if v, ok, err := o.Str("realm"); err != nil {
 		return nil, err
 	} else if ok {
 		if strings.ContainsAny(v, "\"\\\r\n") {
-			return nil, keyErr("realm", "must not contain quotes, backslashes or line breaks")
+			return nil, pluginconfig.KeyError("realm", "must not contain quotes, backslashes or line breaks")
 		}
 		c.realm = v
 	}
 
-	paths, _, err := o.strings("allowed_paths", false)
+	paths, _, err := o.Strings("allowed_paths", false)
 	if err != nil {
 		return nil, err
 	}
 	for i, p := range paths {
 		if !strings.HasPrefix(p, "/") {
-			return nil, keyErr(fmt.Sprintf("allowed_paths[%d]", i), "must start with '/', got %q", p)
+			return nil, pluginconfig.KeyError(fmt.Sprintf("allowed_paths[%d]", i), "must start with '/', got %q", p)
 		}
 		if strings.HasSuffix(p, "*") {
 			c.allowedPrefixes = append(c.allowedPrefixes, strings.TrimSuffix(p, "*"))
@@ -142,7 +145,7 @@ func parseConfig(data []byte) (*config, error) {
 			c.allowedExact[p] = true
 		}
 	}
-	c.unknownKeys = o.unknown()
+	c.unknownKeys = o.Unknown()
 	return c, nil
 }
 
@@ -170,5 +173,5 @@ func (c *config) summary() string {
 		aud = strings.Join(c.audiences, ",")
 	}
 	return fmt.Sprintf("issuer=%s audience=%s jwks_uri=%s jwks_cluster=%s jwks_cache_ttl_seconds=%d allowed_paths=%d clock_skew_seconds=%d",
-		c.issuer, aud, c.jwks.uri, c.jwks.cluster, c.jwksTTLSeconds, len(c.allowedExact)+len(c.allowedPrefixes), c.clockSkew)
+		c.issuer, aud, c.jwks.URI, c.jwks.Cluster, c.jwksTTLSeconds, len(c.allowedExact)+len(c.allowedPrefixes), c.clockSkew)
 }

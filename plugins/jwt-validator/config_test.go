@@ -8,8 +8,8 @@ import (
 func TestConfigDefaultsAndDerivedCluster(t *testing.T) {
 	c := testConfig(t, `{"jwks_uri": "https://auth.example.com/.well-known/jwks.json",
 		"issuer": "https://auth.example.com", "audience": "api.example.com"}`)
-	if c.jwks.cluster != "outbound|443||auth.example.com" || c.jwks.authority != "auth.example.com" ||
-		c.jwks.path != "/.well-known/jwks.json" {
+	if c.jwks.Cluster != "outbound|443||auth.example.com" || c.jwks.Authority != "auth.example.com" ||
+		c.jwks.Path != "/.well-known/jwks.json" {
 		t.Errorf("jwks upstream %+v", c.jwks)
 	}
 	if c.jwksTTLSeconds != 300 || c.jwksTimeoutMS != 5000 || c.clockSkew != 60 || c.realm != "wasmplugin" {
@@ -27,29 +27,11 @@ func TestConfigCompleteExampleSpellings(t *testing.T) {
 	if c.issuer != "https://auth.example.com" || c.audiences[0] != "api.example.com" || c.jwksTTLSeconds != 300 {
 		t.Errorf("config %+v", c)
 	}
-	if c.jwks.uri != "https://auth.example.com/.well-known/jwks.json" || c.jwks.cluster != "outbound|443||auth.example.com" {
+	if c.jwks.URI != "https://auth.example.com/.well-known/jwks.json" || c.jwks.Cluster != "outbound|443||auth.example.com" {
 		t.Errorf("derived jwks %+v", c.jwks)
 	}
 	if len(c.unknownKeys) != 0 {
 		t.Errorf("unknown keys %v", c.unknownKeys)
-	}
-}
-
-func TestUpstreamDerivation(t *testing.T) {
-	cases := []struct{ uri, override, cluster, authority, path string }{
-		{"http://jwks.default.svc:8080/keys?v=2", "", "outbound|8080||jwks.default.svc", "jwks.default.svc:8080", "/keys?v=2"},
-		{"http://Keys.Example.com", "", "outbound|80||keys.example.com", "Keys.Example.com", "/"},
-		{"https://127.0.0.1:9443/jwks", "", "outbound|9443||127.0.0.1", "127.0.0.1:9443", "/jwks"},
-		{"https://auth.example.com/jwks", "jwks-upstream", "jwks-upstream", "auth.example.com", "/jwks"},
-	}
-	for _, tc := range cases {
-		u, err := parseUpstream("jwks_uri", tc.uri, tc.override)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.uri, err)
-		}
-		if u.cluster != tc.cluster || u.authority != tc.authority || u.path != tc.path {
-			t.Errorf("%s: got %+v", tc.uri, u)
-		}
 	}
 }
 

@@ -120,14 +120,14 @@ func (p *pluginContext) wait(h *httpContext, now int64) types.Action {
 func (p *pluginContext) dispatch(caller uint32) error {
 	j := p.cfg.jwks
 	headers := [][2]string{
-		{":method", "GET"}, {":path", j.path}, {":authority", j.authority}, {"accept", "application/json"},
+		{":method", "GET"}, {":path", j.Path}, {":authority", j.Authority}, {"accept", "application/json"},
 	}
-	_, err := proxywasm.DispatchHttpCall(j.cluster, headers, nil, nil, p.cfg.jwksTimeoutMS, p.onJWKS)
+	_, err := proxywasm.DispatchHttpCall(j.Cluster, headers, nil, nil, p.cfg.jwksTimeoutMS, p.onJWKS)
 	if err != nil {
-		proxywasm.LogErrorf("jwt-validator: cannot fetch the JWKS from cluster %q (%v); define it with a ServiceEntry or set jwks_cluster", j.cluster, err)
+		proxywasm.LogErrorf("jwt-validator: cannot fetch the JWKS from cluster %q (%v); define it with a ServiceEntry or set jwks_cluster", j.Cluster, err)
 		return err
 	}
-	proxywasm.LogInfof("jwt-validator: fetching JWKS %s through cluster %q", j.uri, j.cluster)
+	proxywasm.LogInfof("jwt-validator: fetching JWKS %s through cluster %q", j.URI, j.Cluster)
 	p.fetching, p.fetchCaller = true, caller
 	return nil
 }
@@ -142,7 +142,7 @@ func (p *pluginContext) onJWKS(numHeaders, bodySize, _ int) {
 		if p.keys != nil {
 			stale = "; using the previous keys"
 		}
-		proxywasm.LogWarnf("jwt-validator: JWKS fetch from %s failed: %v%s", p.cfg.jwks.uri, err, stale)
+		proxywasm.LogWarnf("jwt-validator: JWKS fetch from %s failed: %v%s", p.cfg.jwks.URI, err, stale)
 	} else {
 		p.keys, p.fetchedAt = ks, now
 		proxywasm.LogInfof("jwt-validator: JWKS loaded, %d keys, cached for %ds", len(ks.keys), p.cfg.jwksTTLSeconds)

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"wasmplugin.test/plugins/go-common/pluginconfig"
 )
 
 // rule is one limit: at most limit requests per window (fixed windows aligned
@@ -54,20 +56,20 @@ var defaultReply = response{
 }
 
 func parseConfig(data []byte) (*config, error) {
-	o, err := parseObject(data)
+	o, err := pluginconfig.Parse(data)
 	if err != nil {
 		return nil, err
 	}
 	c := &config{reply: defaultReply, limitBy: "global"}
 
-	limit, ok, err := o.integer("default_limit", 0, maxLimit)
+	limit, ok, err := o.Int("default_limit", 0, maxLimit)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, keyErr("default_limit", "required (requests allowed per window for paths without a path_limits entry)")
+		return nil, pluginconfig.KeyError("default_limit", "required (requests allowed per window for paths without a path_limits entry)")
 	}
-	window, ok, err := o.integer("default_window_seconds", 1, maxWindow)
+	window, ok, err := o.Int("default_window_seconds", 1, maxWindow)
 	if err != nil {
 		return nil, err
 	}
@@ -76,39 +78,39 @@ func parseConfig(data []byte) (*config, error) {
 	}
 	c.def = rule{limit: uint64(limit), window: window}
 
-	if raw, ok := o.get("path_limits"); ok {
+	if raw, ok := o.Get("path_limits"); ok {
 		var items []json.RawMessage
-		if jsonKind(raw) != "array" || json.Unmarshal(raw, &items) != nil {
-			return nil, keyErr("path_limits", "expected a list of {path, limit, window_seconds}, got %s", jsonKind(raw))
+		if pluginconfig.Kind(raw) != "array" || json.Unmarshal(raw, &items) != nil {
+			return nil, pluginconfig.KeyError("path_limits", "expected a list of {path, limit, window_seconds}, got %s", pluginconfig.Kind(raw))
 		}
 		for i, it := range items {
-			item, err := o.child(fmt.Sprintf("path_limits[%d]", i), it)
+			item, err := o.Child(fmt.Sprintf("path_limits[%d]", i), it)
 			if err != nil {
 				return nil, err
 			}
-			path, ok, err := item.str("path")
+			path, ok, err := item.Str("path")
 			if err != nil {
 				return nil, err
 			}
 			if !ok || !strings.HasPrefix(path, "/") {
-				return nil, keyErr(item.name("path"), "required, a path prefix starting with '/'")
+				return nil, pluginconfig.KeyError(item.Name("path"), "required, a path prefix starting with '/'")
 			}
-			l, ok, err := item.integer("limit", 0, maxLimit)
+			l, ok, err := item.Int("limit", 0, maxLimit)
 			if err != nil {
 				return nil, err
 			}
 			if !ok {
-				return nil, keyErr(item.name("limit"), "required")
+				return nil, pluginconfig.KeyError(item.Name("limit"), "required")
 			}
-			w, ok, err := item.integer("window_seconds", 1, maxWindow)
+			w, ok, err := item.Int("window_seconds", 1, maxWindow)
 			if err != nil {
 				return nil, err
 			}
 			if !ok {
 				w = window
 			}
-			if unk := item.unknown(); len(unk) > 0 {
-				return nil, keyErr(unk[0], "unknown key (path_limits entries take path, limit, window_seconds)")
+			if unk := item.Unknown(); len(unk) > 0 {
+				return nil, pluginconfig.KeyError(unk[0], "unknown key (path_limits entries take path, limit, window_seconds)")
 			}
 			c.paths = append(c.paths, rule{prefix: path, limit: uint64(l), window: w})
 		}
@@ -116,8 +118,8 @@ func parseConfig(data []byte) (*config, error) {
 		sort.SliceStable(c.paths, func(a, b int) bool { return len(c.paths[a].prefix) > len(c.paths[b].prefix) })
 	}
 
-	if raw, ok := o.get("rate_limit_response"); ok {
-		r, err := o.child("rate_limit_response", raw)
+	if raw, ok := o.Get("rate_limit_response"); ok {
+		r, err := o.Child("rate_limit_response", raw)
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +128,7 @@ func parseConfig(data []byte) (*config, error) {
 		}
 	}
 
-	if v, ok, err := o.str("limit_by"); err != nil {
+	if v, ok, err := o.Str("limit_by"); err != nil {
 		return nil, err
 	} else if ok {
 		switch {
@@ -135,60 +137,55 @@ func parseConfig(data []byte) (*config, error) {
 		case strings.HasPrefix(v, "header:") && len(v) > len("header:") && !strings.ContainsAny(v[7:], " :\t"):
 			c.limitBy, c.limitHeader = v, strings.ToLower(v[7:])
 		default:
-			return nil, keyErr("limit_by", `must be "global", "client_ip" or "header:<name>", got %q`, v)
+			return nil, pluginconfig.KeyError("limit_by", `must be "global", "client_ip" or "header:<name>", got %q`, v)
 		}
 	}
-	c.unknownKeys = o.unknown()
+	c.unknownKeys = o.Unknown()
 	return c, nil
 }
 
-func parseReply(r *object) (response, error) {
+func parseReply(r *pluginconfig.Object) (response, error) {
 	out := response{status: 429}
-	if v, ok, err := r.integer("status_code", 200, 599); err != nil {
+	if v, ok, err := r.Int("status_code", 200, 599); err != nil {
 		return out, err
 	} else if ok {
 		out.status = uint32(v)
 	}
-	if raw, ok := r.get("headers"); ok {
-		h, err := r.child("headers", raw)
+	if raw, ok := r.Get("headers"); ok {
+		h, err := r.Child("headers", raw)
 		if err != nil {
 			return out, err
 		}
-		names := make([]string, 0, len(h.raw))
-		for k := range h.raw {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
+		for _, k := range h.Keys() {
 			if k == "" || strings.ContainsAny(k, " :\t\r\n") {
-				return out, keyErr(h.name(k), "not a valid header name")
+				return out, pluginconfig.KeyError(h.Name(k), "not a valid header name")
 			}
 			var val string
-			switch jsonKind(h.raw[k]) {
+			switch h.KindOf(k) {
 			case "string":
-				val, _, _ = h.str(k)
+				val, _, _ = h.Str(k)
 			case "number":
-				n, _, err := h.integer(k, 0, 1<<53)
+				n, _, err := h.Int(k, 0, 1<<53)
 				if err != nil {
 					return out, err
 				}
 				val = strconv.FormatInt(n, 10)
 			default:
-				return out, keyErr(h.name(k), "expected a string, got %s", jsonKind(h.raw[k]))
+				return out, pluginconfig.KeyError(h.Name(k), "expected a string, got %s", h.KindOf(k))
 			}
 			if strings.ContainsAny(val, "\r\n") {
-				return out, keyErr(h.name(k), "must not contain line breaks")
+				return out, pluginconfig.KeyError(h.Name(k), "must not contain line breaks")
 			}
 			out.headers = append(out.headers, [2]string{strings.ToLower(k), val})
 		}
 	}
-	if v, ok, err := r.str("body"); err != nil {
+	if v, ok, err := r.Str("body"); err != nil {
 		return out, err
 	} else if ok {
 		out.body = []byte(v)
 	}
-	if unk := r.unknown(); len(unk) > 0 {
-		return out, keyErr(unk[0], "unknown key (rate_limit_response takes status_code, headers, body)")
+	if unk := r.Unknown(); len(unk) > 0 {
+		return out, pluginconfig.KeyError(unk[0], "unknown key (rate_limit_response takes status_code, headers, body)")
 	}
 	return out, nil
 }

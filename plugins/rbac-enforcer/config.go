@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"wasmplugin.test/plugins/go-common/pluginconfig"
+	"wasmplugin.test/plugins/go-common/upstream"
 )
 
 // config is the parsed pluginConfig, defaults applied. Immutable after parseConfig.
 type config struct {
-	policy        upstream
+	policy        upstream.Upstream
 	cacheEnabled  bool
 	cacheTTL      int64 // seconds
 	timeoutMS     uint32
@@ -24,7 +27,7 @@ const (
 )
 
 func parseConfig(data []byte) (*config, error) {
-	o, err := parseObject(data)
+	o, err := pluginconfig.Parse(data)
 	if err != nil {
 		return nil, err
 	}
@@ -34,31 +37,31 @@ func parseConfig(data []byte) (*config, error) {
 		subjectHeader: defaultSubjectHeader,
 		scopesHeader:  defaultScopesHeader,
 	}
-	endpoint, ok, err := o.str("policy_endpoint")
+	endpoint, ok, err := o.Str("policy_endpoint")
 	if err != nil {
 		return nil, err
 	}
 	if !ok || endpoint == "" {
-		return nil, keyErr("policy_endpoint", "required (the URL of the policy service, e.g. \"http://policy-service.default.svc:8080\")")
+		return nil, pluginconfig.KeyError("policy_endpoint", "required (the URL of the policy service, e.g. \"http://policy-service.default.svc:8080\")")
 	}
-	cluster, _, err := o.str("policy_cluster")
+	cluster, _, err := o.Str("policy_cluster")
 	if err != nil {
 		return nil, err
 	}
-	if c.policy, err = parseUpstream("policy_endpoint", endpoint, cluster); err != nil {
+	if c.policy, err = upstream.Parse("policy_endpoint", endpoint, cluster); err != nil {
 		return nil, err
 	}
-	if v, ok, err := o.boolean("cache_enabled"); err != nil {
+	if v, ok, err := o.Bool("cache_enabled"); err != nil {
 		return nil, err
 	} else if ok {
 		c.cacheEnabled = v
 	}
-	if v, ok, err := o.integer("cache_ttl", 0, 86400*365); err != nil {
+	if v, ok, err := o.Int("cache_ttl", 0, 86400*365); err != nil {
 		return nil, err
 	} else if ok {
 		c.cacheTTL = v
 	}
-	if v, ok, err := o.integer("policy_timeout_ms", 1, 600000); err != nil {
+	if v, ok, err := o.Int("policy_timeout_ms", 1, 600000); err != nil {
 		return nil, err
 	} else if ok {
 		c.timeoutMS = uint32(v)
@@ -67,18 +70,18 @@ func parseConfig(data []byte) (*config, error) {
 		key string
 		dst *string
 	}{{"subject_header", &c.subjectHeader}, {"scopes_header", &c.scopesHeader}} {
-		v, ok, err := o.str(k.key)
+		v, ok, err := o.Str(k.key)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
 			if v == "" || strings.ContainsAny(v, " :\t\r\n") {
-				return nil, keyErr(k.key, "must be a header name, got %q", v)
+				return nil, pluginconfig.KeyError(k.key, "must be a header name, got %q", v)
 			}
 			*k.dst = strings.ToLower(v)
 		}
 	}
-	c.unknownKeys = o.unknown()
+	c.unknownKeys = o.Unknown()
 	return c, nil
 }
 
@@ -88,5 +91,5 @@ func (c *config) summary() string {
 		cache = fmt.Sprintf("%ds", c.cacheTTL)
 	}
 	return fmt.Sprintf("policy_endpoint=%s policy_cluster=%s cache=%s subject_header=%s",
-		c.policy.uri, c.policy.cluster, cache, c.subjectHeader)
+		c.policy.URI, c.policy.Cluster, cache, c.subjectHeader)
 }

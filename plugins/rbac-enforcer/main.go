@@ -87,11 +87,11 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	p := cfg.policy
 	headers := [][2]string{
-		{":method", "POST"}, {":path", p.path}, {":authority", p.authority},
+		{":method", "POST"}, {":path", p.Path}, {":authority", p.Authority},
 		{"content-type", "application/json"}, {"accept", "application/json"},
 	}
-	if _, err := proxywasm.DispatchHttpCall(p.cluster, headers, h.q.body(), nil, cfg.timeoutMS, h.onDecision); err != nil {
-		proxywasm.LogErrorf("rbac-enforcer: cannot call the policy service through cluster %q (%v); define it with a ServiceEntry or set policy_cluster; denying", p.cluster, err)
+	if _, err := proxywasm.DispatchHttpCall(p.Cluster, headers, h.q.body(), nil, cfg.timeoutMS, h.onDecision); err != nil {
+		proxywasm.LogErrorf("rbac-enforcer: cannot call the policy service through cluster %q (%v); define it with a ServiceEntry or set policy_cluster; denying", p.Cluster, err)
 		h.deny("policy service unavailable")
 		return types.ActionPause
 	}

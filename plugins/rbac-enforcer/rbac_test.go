@@ -11,8 +11,8 @@ func TestConfigBlogExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.policy.cluster != "outbound|8080||policy-service.default.svc" || c.policy.path != "/" ||
-		c.policy.authority != "policy-service.default.svc:8080" {
+	if c.policy.Cluster != "outbound|8080||policy-service.default.svc" || c.policy.Path != "/" ||
+		c.policy.Authority != "policy-service.default.svc:8080" {
 		t.Errorf("policy upstream %+v", c.policy)
 	}
 	if !c.cacheEnabled || c.cacheTTL != 60 || c.timeoutMS != 5000 || c.subjectHeader != "x-jwt-sub" || c.scopesHeader != "x-jwt-scopes" {
@@ -26,7 +26,7 @@ func TestConfigDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.cacheEnabled || c.cacheTTL != 60 || c.policy.cluster != "opa" || c.policy.path != "/v1/check" ||
+	if c.cacheEnabled || c.cacheTTL != 60 || c.policy.Cluster != "opa" || c.policy.Path != "/v1/check" ||
 		c.subjectHeader != "x-user" || c.timeoutMS != 250 {
 		t.Errorf("config %+v", c)
 	}

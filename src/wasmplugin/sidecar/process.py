@@ -185,6 +185,10 @@ class SidecarProcess:
             close()
 
     def _config_log(self, level: str, message: str) -> None:
+        if self.worker_id is not None:
+            # A worker's reloads are the parent's to report (once, for all workers).
+            self.log.emit("config", LogLevel.DEBUG, message)
+            return
         self.log.emit("config", LogLevel.ERROR if level == "error" else LogLevel.INFO, message)
 
     def _access_log(self, line: str) -> None:

@@ -1,0 +1,3 @@
+module wasmplugin.test/plugins/go-common
+
+go 1.25

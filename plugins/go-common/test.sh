@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Unit tests of the shared Go packages, run natively; also vets the wasip1/wasm build.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+export GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOWORK=off CGO_ENABLED=0
+unset GOOS GOARCH GOWASM
+GOOS=wasip1 GOARCH=wasm go vet ./...
+go vet ./...
+go test -count=1 ./...
