@@ -39,6 +39,20 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import wasmtime
+
+from wasmplugin.abi.enums import LogLevel
+from wasmplugin.abi.headers import HeaderMap
+from wasmplugin.chain import FilterChain, PluginRuntime
+from wasmplugin.chain.build import PluginToLoad, build_chain
+from wasmplugin.host.contexts import StreamContext
+from wasmplugin.host.logsink import CollectingLogSink
+from wasmplugin.host.runtime import WasmRuntime
+from wasmplugin.host.scheduling import VirtualScheduler
+from wasmplugin.host.settings import PluginSettings
+from wasmplugin.host.simplehost import SimpleStreamHost, make_services
+from wasmplugin.host.vm import PluginVM
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADER_MODIFIER = ROOT / "plugins" / "header-modifier" / "plugin.wasm"
 LOOP_WAT = ROOT / "bench" / "wat" / "hostcall_loop.wat"
@@ -84,46 +98,46 @@ LABELS = {
 
 
 # ------------------------------------------------------------------------------------------------
-# cases: each returns a function running the operation ``n`` times (set up and warmed up already)
+# cases: each sets up (and warms up) its subject and returns ``run(n)``, which runs the operation
+# ``n`` times on inputs built by ``prepare(n)`` beforehand
 # ------------------------------------------------------------------------------------------------
-def _runtime():  # type: ignore[no-untyped-def]
-    from wasmplugin.host.runtime import WasmRuntime
+Run = Callable[[int], None]
+Case = tuple[Callable[[int], None], Run]
 
+
+def _runtime() -> WasmRuntime:
     # The compile cache keeps Cranelift out of the (slow) valgrind runs after the first.
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wasmplugin" / "bench-compiled"
-    return WasmRuntime(cache_dir=cache)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return WasmRuntime(cache_dir=Path(base) / "wasmplugin" / "bench-compiled")
 
 
-class _QuietSink:
+class CountingSink:
+    """A log sink that keeps nothing (the blog configuration logs two lines per request)."""
+
     def __init__(self) -> None:
         self.count = 0
 
-    def log(self, plugin: str, level: object, message: str) -> None:
+    def log(self, plugin: str, level: LogLevel, message: str) -> None:
         self.count += 1
 
-    def level(self, plugin: str) -> object:
-        from wasmplugin.abi.enums import LogLevel
-
+    def level(self, plugin: str) -> LogLevel:
         return LogLevel.INFO
 
 
-def _loop_vm():  # type: ignore[no-untyped-def]
-    import wasmtime
+def _nothing(n: int) -> None:
+    pass
 
-    from wasmplugin.abi.headers import HeaderMap
-    from wasmplugin.host.settings import PluginSettings
-    from wasmplugin.host.simplehost import SimpleStreamHost, make_services
-    from wasmplugin.host.vm import PluginVM
 
+def _loop_vm() -> tuple[PluginVM, StreamContext]:
     runtime = _runtime()
     module = runtime.compile(wasmtime.wat2wasm(LOOP_WAT.read_text()), name="bench.loop")
-    vm = PluginVM(runtime, module, PluginSettings(name="bench.loop"), make_services(log=_QuietSink()))
+    vm = PluginVM(runtime, module, PluginSettings(name="bench.loop"), make_services(log=CountingSink()))
     vm.start()
     host = SimpleStreamHost(request_headers=HeaderMap.from_lowered([(b":path", b"/x")]))
     return vm, vm.create_stream(host)
 
 
-def case_wasm_call() -> Callable[[int], None]:
+def case_wasm_call() -> Case:
     vm, stream = _loop_vm()
     on_log = stream.on_log
 
@@ -131,41 +145,39 @@ def case_wasm_call() -> Callable[[int], None]:
         for _ in range(n):
             on_log()
 
-    return run
+    return _nothing, run
 
 
-def case_host_call() -> Callable[[int], None]:
+def case_host_call() -> Case:
     vm, stream = _loop_vm()
     cid = stream.context_id
 
     def run(n: int) -> None:
         vm.call_export("loop_yield", n, context_id=cid)
 
-    return run
+    return _nothing, run
 
 
-def case_hm_host() -> Callable[[int], None]:
-    from wasmplugin.abi.headers import HeaderMap
-    from wasmplugin.host.settings import PluginSettings
-    from wasmplugin.host.simplehost import SimpleStreamHost, make_services
-    from wasmplugin.host.vm import PluginVM
-
+def case_hm_host() -> Case:
     runtime = _runtime()
     module = runtime.compile(HEADER_MODIFIER.read_bytes(), name="bench.header-modifier")
     settings = PluginSettings(name="bench.header-modifier", configuration=CONFIG)
-    vm = PluginVM(runtime, module, settings, make_services(log=_QuietSink()))
+    vm = PluginVM(runtime, module, settings, make_services(log=CountingSink()))
     vm.start()
-    create = vm.create_stream
+    hosts: list[SimpleStreamHost] = []
 
-    def run(n: int) -> None:
-        # Stream hosts are built by the caller of the host in real use (the chain); here outside
-        # the per-request loop body would be fairer still, but their cost is a few hundred
-        # instructions and keeps the row comparable with bench/host_calls.py.
-        for _ in range(n):
-            host = SimpleStreamHost(
+    def prepare(n: int) -> None:
+        hosts[:] = [
+            SimpleStreamHost(
                 request_headers=HeaderMap.from_lowered(list(REQ)),
                 response_headers=HeaderMap.from_lowered(list(RESP)),
             )
+            for _ in range(n)
+        ]
+
+    def run(n: int) -> None:
+        create = vm.create_stream
+        for host in hosts[:n]:
             s = create(host)
             s.on_request_headers(len(REQ), True)
             s.on_response_headers(len(RESP), False)
@@ -173,72 +185,96 @@ def case_hm_host() -> Callable[[int], None]:
             s.on_done()
             s.on_delete()
 
-    return run
+    return prepare, run
 
 
-def _through(chain) -> Callable[[int], None]:  # type: ignore[no-untyped-def]
-    from wasmplugin.abi.headers import HeaderMap
+def chain_case(chain: FilterChain) -> Case:
+    """One request through ``chain``: headers-only GET, 200 with a 5-byte body, ``complete()``.
+    Header maps are built beforehand (a transport builds them with or without a chain)."""
+    maps: list[tuple[HeaderMap, HeaderMap]] = []
+
+    def prepare(n: int) -> None:
+        maps[:] = [(HeaderMap.from_lowered(list(REQ)), HeaderMap.from_lowered(list(RESP))) for _ in range(n)]
 
     def run(n: int) -> None:
         new_stream = chain.new_stream
-        for _ in range(n):
+        for req, resp in maps[:n]:
             s = new_stream()
-            s.request_headers(HeaderMap.from_lowered(list(REQ)), True)
+            s.request_headers(req, True)
             s.events()
-            s.response_headers(HeaderMap.from_lowered(list(RESP)), False)
+            s.response_headers(resp, False)
             s.response_data(b"hello", True)
             s.events()
             s.complete()
 
-    return run
+    return prepare, run
 
 
-def case_chain_0() -> Callable[[int], None]:
-    from wasmplugin.chain import FilterChain
+class NoopContext:
+    """Stand-in stream context (benchmark only): every callback returns Continue at once, so a
+    chain row measures the chain's own bookkeeping for one plugin, without any wasm."""
 
-    return _through(FilterChain())
+    context_id = 2
+
+    def on_request_headers(self, n: int, eos: bool) -> int:
+        return 0
+
+    on_response_headers = on_request_body = on_response_body = on_request_headers
+
+    def on_request_trailers(self, n: int) -> int:
+        return 0
+
+    on_response_trailers = on_request_trailers
+
+    def on_log(self) -> None:
+        pass
+
+    on_done = on_delete = on_log
 
 
-def case_chain_noop() -> Callable[[int], None]:
-    from wasmplugin.chain import FilterChain, PluginRuntime
-    from wasmplugin.host.scheduling import VirtualScheduler
+class NoopVM:
+    failure = None
+    on_failure = None
+    _ctx = NoopContext()
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from chain import NoopVM
+    def start(self) -> None:
+        pass
 
+    def create_stream(self, host: object) -> NoopContext:
+        return self._ctx
+
+    def close(self) -> None:
+        pass
+
+
+def noop_chain() -> FilterChain:
     rt = PluginRuntime("noop", vm_factory=NoopVM, scheduler=VirtualScheduler())
     rt.start()
-    return _through(FilterChain([rt], scheduler=VirtualScheduler()))
+    return FilterChain([rt], scheduler=VirtualScheduler())
 
 
-def case_hm_chain() -> Callable[[int], None]:
-    from wasmplugin.abi.enums import LogLevel
-    from wasmplugin.chain.build import PluginToLoad, build_chain
-    from wasmplugin.host.logsink import CollectingLogSink
-    from wasmplugin.host.settings import PluginSettings
-    from wasmplugin.host.simplehost import make_services
-
-    runtime = _runtime()
+def header_modifier_chain(runtime: WasmRuntime) -> FilterChain:
     services = make_services(log=CollectingLogSink(LogLevel.WARN))
     settings = PluginSettings(name="header-modifier", configuration=CONFIG)
     plugin = PluginToLoad(settings, HEADER_MODIFIER.read_bytes())
-    chain = build_chain([plugin], wasm_runtime=runtime, services=services).chain
-    return _through(chain)
+    return build_chain([plugin], wasm_runtime=runtime, services=services).chain
 
 
-CASES: dict[str, Callable[[], Callable[[int], None]]] = {
+CASES: dict[str, Callable[[], Case]] = {
     "wasm-call": case_wasm_call,
     "host-call": case_host_call,
     "hm-host": case_hm_host,
-    "chain-0": case_chain_0,
-    "chain-noop": case_chain_noop,
-    "hm-chain": case_hm_chain,
+    "chain-0": lambda: chain_case(FilterChain()),
+    "chain-noop": lambda: chain_case(noop_chain()),
+    "hm-chain": lambda: chain_case(header_modifier_chain(_runtime())),
 }
 
 
 def run_case(name: str, count: int) -> None:
-    run = CASES[name]()
+    prepare, run = CASES[name]()
+    prepare(50)
     run(50)  # warm-up: caches, first-call paths, memory growth
+    prepare(COUNTS[name][1])  # the same inputs for the small and the large run
     gc.collect()
     run(count)
 

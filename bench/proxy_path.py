@@ -1,35 +1,88 @@
 #!/usr/bin/env python3
 """CPU cost of the sidecar's own data path per request, without sockets or syscalls.
 
-Drives the real ``DownstreamConnection``/``UpstreamConnection`` protocol objects with in-memory
-transports: a keep-alive GET goes in, the request bytes come out on the upstream side, a typical
-upstream response goes in, the response bytes come out downstream. What remains in a real run is
-the event loop and the four socket syscalls per request. ``python bench/proxy_path.py``.
+Builds a real sidecar (``SidecarProcess``, the configuration ``wasmplugin serve`` would load from a
+directory, real plugins) and drives its ``DownstreamConnection``/``UpstreamConnection`` protocol
+objects with in-memory transports: a keep-alive GET goes in, the request bytes come out on the
+upstream side, a typical upstream response goes in, the response bytes come out downstream. What
+remains in a real run is the event loop and the four socket syscalls per request.
+
+Cases (``--case``, default all): ``none`` (no plugin: the fast path), ``header-mod`` (the blog's
+header-modifier in STATS, as ``bench/run.py`` configures it) and ``4-phases`` (four header-modifiers,
+one per phase).
+
+``python bench/proxy_path.py [--case none] [--n 20000] [--repeat 5] [--profile]``. ``--run CASE
+--count N`` runs exactly N requests and nothing else (for ``valgrind --tool=callgrind``: the
+difference between two counts is the per-request instruction count).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import cProfile
+import pstats
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from wasmplugin.chain.api import Direction
-from wasmplugin.limits import DEFAULT_LIMITS
-from wasmplugin.sidecar.app import Sidecar, SidecarOptions
-from wasmplugin.sidecar.chains import ChainSet
-from wasmplugin.sidecar.proxy import DownstreamConnection, ListenerContext
-from wasmplugin.sidecar.routing import Cluster, Endpoint, RouteTable
-from wasmplugin.sidecar.state import ConfigState
-from wasmplugin.sidecar.upstream import UpstreamConnection, UpstreamPool
+from wasmplugin.abi.enums import LogLevel
+from wasmplugin.sidecar.logs import SidecarLog
+from wasmplugin.sidecar.process import ServeConfig, SidecarProcess
+from wasmplugin.sidecar.proxy import DownstreamConnection
+from wasmplugin.sidecar.upstream import UpstreamConnection
 
-REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\n\r\n"
+ROOT = Path(__file__).resolve().parent.parent
+HEADER_MODIFIER = ROOT / "plugins" / "header-modifier" / "plugin.wasm"
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\nUser-Agent: wrk\r\n\r\n"
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 21:46:11 GMT\r\n"
     b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n"
 )
 
+MESH = """apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: app, namespace: bench}}
+spec:
+  address: 127.0.0.1
+  labels: {{app: app}}
+  ports: {{http: {port}}}
+"""
+
+PLUGIN = """---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {{name: {name}, namespace: bench}}
+spec:
+  selector: {{matchLabels: {{app: app}}}}
+  url: file://{wasm}
+  phase: {phase}
+  match: [{{mode: SERVER}}]
+  pluginConfig:
+    request_headers: [{{name: x-{name}, value: "1"}}]
+    response_headers: [{{name: x-{name}-resp, value: "1"}}]
+    enable_logging: false
+    log_level: warn
+"""
+
+CASES: dict[str, list[tuple[str, str]]] = {
+    "none": [],
+    "header-mod": [("header-modifier", "STATS")],
+    "4-phases": [
+        ("p-authn", "AUTHN"),
+        ("p-authz", "AUTHZ"),
+        ("p-stats", "STATS"),
+        ("p-unspecified", "UNSPECIFIED_PHASE"),
+    ],
+}
+
 
 class MemTransport:
+    """Just enough of ``asyncio.Transport`` for the protocol objects (benchmark only)."""
+
     def __init__(self) -> None:
         self.out: list[bytes] = []
         self.closing = False
@@ -59,46 +112,119 @@ class MemTransport:
         pass
 
 
-async def main(n: int = 100_000) -> None:
-    loop = asyncio.get_running_loop()
-    pool = UpstreamPool(loop, DEFAULT_LIMITS)
-    ep = Endpoint("127.0.0.1", 8080)
-    cluster = Cluster("inbound|8080||", "app", 8080, (ep,))
-    state = ConfigState(1, RouteTable(inbound=cluster), ChainSet())
-    sc = Sidecar(SidecarOptions(), state, pool)
-    lc = ListenerContext(
-        name="inbound",
-        direction=Direction.INBOUND,
-        loop=loop,
-        pool=pool,
-        state=sc.current_state,
-        cluster_stats=sc.cluster_stats,
-    )
-    down = DownstreamConnection(lc)
-    dt = MemTransport()
-    down.connection_made(dt)  # type: ignore[arg-type]
-    up = UpstreamConnection(pool, cluster.pool_keys[0], sc.cluster_stats(cluster))
-    ut = MemTransport()
-    up.connection_made(ut)  # type: ignore[arg-type]
-    pool.release(up)
-    for _ in range(1000):
-        down.data_received(REQUEST)
-        up.data_received(RESPONSE)
-    assert dt.out[-1].endswith(b"ok\n"), dt.out[-1]
-    assert ut.out[-1].startswith(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\n"), ut.out[-1]
-    best = float("inf")
-    for _ in range(5):
-        dt.out.clear()
-        ut.out.clear()
-        t0 = time.process_time()
+def write_mesh(d: Path, case: str) -> Path:
+    out = d / case
+    out.mkdir()
+    text = MESH.format(port=8080)
+    for name, phase in CASES[case]:
+        text += PLUGIN.format(name=name, phase=phase, wasm=HEADER_MODIFIER)
+    (out / "mesh.yaml").write_text(text)
+    return out
+
+
+class Driver:
+    """One sidecar process (no admin, no watcher) and one keep-alive downstream/upstream pair."""
+
+    def __init__(self, proc: SidecarProcess) -> None:
+        assert proc.sidecar is not None and proc.sidecar.pool is not None
+        lc = proc.sidecar.listeners["inbound"]
+        cluster = proc.sidecar.state.routes.inbound
+        assert cluster is not None
+        self.proc = proc
+        self.down = DownstreamConnection(lc)
+        self.dt = MemTransport()
+        self.down.connection_made(self.dt)  # type: ignore[arg-type]
+        self.up = UpstreamConnection(proc.sidecar.pool, cluster.pool_keys[0], proc.sidecar.cluster_stats(cluster))
+        self.ut = MemTransport()
+        self.up.connection_made(self.ut)  # type: ignore[arg-type]
+        proc.sidecar.pool.release(self.up)
+
+    def run(self, n: int) -> None:
+        down, up = self.down, self.up
+        dt, ut = self.dt, self.ut
         for _ in range(n):
             down.data_received(REQUEST)
             up.data_received(RESPONSE)
-        best = min(best, (time.process_time() - t0) / n * 1e6)
-    print(f"sidecar fast path, Python side only: {best:.2f} us/request (best of 5 x {n})")
+        dt.out.clear()
+        ut.out.clear()
+
+    def check(self) -> None:
+        self.down.data_received(REQUEST)
+        sent = self.ut.out[-1]
+        self.up.data_received(RESPONSE)
+        got = self.dt.out[-1]
+        assert sent.startswith(b"GET / HTTP/1.1\r\n"), sent
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"ok\n"), got
+        self.dt.out.clear()
+        self.ut.out.clear()
+
+
+async def start(case: str, tmp: Path) -> Driver:
+    cfg = ServeConfig(
+        directory=write_mesh(tmp, case),
+        workload="bench/app",
+        inbound_port=0,
+        outbound_port=0,
+        admin_port=0,
+        log_level=LogLevel.WARN,
+        watch=False,
+    )
+    proc = SidecarProcess(cfg, log=SidecarLog(LogLevel.WARN), serve_admin=False)
+    await proc.start()
+    return Driver(proc)
+
+
+def measure(drv: Driver, n: int, repeat: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        drv.run(n)
+        samples.append((time.process_time() - t0) / n * 1e6)
+    samples.sort()
+    return samples[0], samples[len(samples) // 2]
+
+
+async def main(args: argparse.Namespace) -> None:
+    from wasmplugin.sidecar.runner import tune_gc
+
+    with tempfile.TemporaryDirectory(prefix="wasmplugin-proxy-path-") as tmp:
+        if args.run:
+            drv = await start(args.run, Path(tmp))
+            tune_gc()
+            drv.run(args.count)
+            await drv.proc.close()
+            return
+        cases = [args.case] if args.case else list(CASES)
+        rows = []
+        for case in cases:
+            drv = await start(case, Path(tmp))
+            drv.check()
+            drv.run(min(2000, args.n))
+            tune_gc()
+            if args.profile:
+                prof = cProfile.Profile()
+                prof.enable()
+                drv.run(args.n)
+                prof.disable()
+                print(f"--- {case}: cProfile of {args.n} requests")
+                pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+            best, med = measure(drv, args.n, args.repeat)
+            rows.append((case, best, med))
+            await drv.proc.close()
+        print(f"sidecar data path, Python side only (no sockets), CPU µs/request, {args.repeat} x {args.n}:")
+        print(f"{'case':<12} {'best':>8} {'median':>8}")
+        for case, best, med in rows:
+            print(f"{case:<12} {best:8.2f} {med:8.2f}")
 
 
 if __name__ == "__main__":
     import uvloop
 
-    uvloop.run(main())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", choices=list(CASES), default=None, help="one case (default: all)")
+    ap.add_argument("--n", type=int, default=20000, help="requests per run (default 20000)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs; best and median shown (default 5)")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of one run per case")
+    ap.add_argument("--run", choices=list(CASES), default=None, help="run --count requests only (callgrind)")
+    ap.add_argument("--count", type=int, default=1000)
+    sys.exit(uvloop.run(main(ap.parse_args())))

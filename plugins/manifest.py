@@ -9,8 +9,10 @@ Used by plugins/build.sh (stdlib only, runs with any python3 >= 3.9):
     manifest.py check NAME...             sources and committed modules still match MANIFEST.json
     manifest.py compare NAME DIR          rebuilt modules in DIR are byte-identical to the committed ones
 
-The sources of a plugin are the files matched by the globs in its plugin.json ``sources``; their
-digest is sha256 over the sorted lines ``<relative path>\\0<sha256 of the file>\\n``.
+The sources of a plugin are the files matched by the globs in its plugin.json ``sources`` (relative
+to the plugin's directory; shared code in a sibling directory such as ``../go-common/**/*.go`` is
+recorded with its ``../`` path); their digest is sha256 over the sorted lines
+``<relative path>\\0<sha256 of the file>\\n``.
 tests/plugins/test_manifest.py recomputes the same digest independently.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,12 +47,19 @@ def plugin_json(name: str) -> dict[str, Any]:
 
 
 def source_files(name: str) -> list[str]:
-    """Relative paths (POSIX) of the files matched by plugin.json ``sources``."""
+    """Relative paths (POSIX) of the files matched by plugin.json ``sources``.
+
+    A glob may reach a sibling directory of shared code (``../go-common/**/*.go``); such files are
+    recorded as ``../go-common/...``. Nothing outside plugins/ may be a source.
+    """
     root = PLUGINS / name
     found: set[str] = set()
     for pattern in plugin_json(name).get("sources", []):
         for path in root.glob(pattern):
-            rel = path.relative_to(root)
+            norm = os.path.normpath(path)
+            if Path(os.path.relpath(norm, PLUGINS)).parts[0] == "..":
+                continue  # outside plugins/
+            rel = Path(os.path.relpath(norm, root))
             if path.is_file() and not IGNORED_PARTS.intersection(rel.parts):
                 found.add(rel.as_posix())
     return sorted(found)
@@ -57,7 +67,7 @@ def source_files(name: str) -> list[str]:
 
 def sources_digest(name: str) -> tuple[str, dict[str, str]]:
     root = PLUGINS / name
-    files = {rel: sha256_file(root / rel) for rel in source_files(name)}
+    files = {rel: sha256_file(root / rel) for rel in source_files(name)}  # rel may start with ../
     lines = "".join(f"{rel}\0{digest}\n" for rel, digest in sorted(files.items()))
     return hashlib.sha256(lines.encode()).hexdigest(), files
 

@@ -160,29 +160,32 @@ func TestCountsRequestsAnsweredBeforeThisPlugin(t *testing.T) {
 		{"DELETE", 403, 80 * time.Millisecond, "0.1"},
 		{"POST", 429, 100 * time.Millisecond, "0.1"}, // on the bound: inclusive
 	} {
-		h := start(t, blogConfig)
-		h.setProperty([]byte(tc.method), "request", "method")
-		h.setProperty(int64Bytes(tc.code), "response", "code")
-		h.setProperty(int64Bytes(tc.d.Nanoseconds()), "request", "duration")
-		h.now = h.now.Add(time.Hour) // the plugin's own clock plays no part
-		h.logOnly()
-		h.logOnly()
+		t.Run(strconv.FormatInt(tc.code, 10), func(t *testing.T) {
+			// One emulator at a time: the SDK's mock host is process-wide.
+			h := start(t, blogConfig)
+			h.setProperty([]byte(tc.method), "request", "method")
+			h.setProperty(int64Bytes(tc.code), "response", "code")
+			h.setProperty(int64Bytes(tc.d.Nanoseconds()), "request", "duration")
+			h.now = h.now.Add(time.Hour) // the plugin's own clock plays no part
+			h.logOnly()
+			h.logOnly()
 
-		tags := ".method=" + tc.method + ".status=" + strconv.FormatInt(tc.code, 10)
-		for name, want := range map[string]uint64{
-			"custom_api_requests_total" + tags:                                   2,
-			"custom_api_request_duration_seconds_count" + tags:                   2,
-			"custom_api_request_duration_microseconds_sum" + tags:                2 * uint64(tc.d.Microseconds()),
-			"custom_api_request_duration_seconds_bucket" + tags + ".le=" + tc.le: 2,
-			"custom_api_request_duration_seconds_bucket" + tags + ".le=+Inf":     2,
-		} {
-			if got := h.counter(name); got != want {
-				t.Errorf("%s = %d, want %d", name, got, want)
+			tags := ".method=" + tc.method + ".status=" + strconv.FormatInt(tc.code, 10)
+			for name, want := range map[string]uint64{
+				"custom_api_requests_total" + tags:                                   2,
+				"custom_api_request_duration_seconds_count" + tags:                   2,
+				"custom_api_request_duration_microseconds_sum" + tags:                2 * uint64(tc.d.Microseconds()),
+				"custom_api_request_duration_seconds_bucket" + tags + ".le=" + tc.le: 2,
+				"custom_api_request_duration_seconds_bucket" + tags + ".le=+Inf":     2,
+			} {
+				if got := h.counter(name); got != want {
+					t.Errorf("%s = %d, want %d", name, got, want)
+				}
 			}
-		}
-		if got := h.counter("custom_api_request_duration_seconds_bucket" + tags + ".le=0.01"); tc.le != "0.01" && got != 0 {
-			t.Errorf("%s: le=0.01 = %d, want 0", tags, got)
-		}
+			if got := h.counter("custom_api_request_duration_seconds_bucket" + tags + ".le=0.01"); tc.le != "0.01" && got != 0 {
+				t.Errorf("%s: le=0.01 = %d, want 0", tags, got)
+			}
+		})
 	}
 }
 

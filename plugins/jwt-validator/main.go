@@ -167,7 +167,7 @@ func (p *pluginContext) settle(now int64) {
 
 func (p *pluginContext) readJWKS(numHeaders, bodySize int) (*keySet, error) {
 	if numHeaders == 0 {
-		return nil, fmt.Errorf("no response (connection reset or timeout)")
+		return nil, fmt.Errorf("no response (connection reset)")
 	}
 	status := statusOf(proxywasm.GetHttpCallResponseHeaders())
 	if status != "200" {

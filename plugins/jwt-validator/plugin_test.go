@@ -233,7 +233,8 @@ func TestJWKSServiceFailuresAnswer503(t *testing.T) {
 		log    string
 	}{
 		"http 500": {"500", "oops", "HTTP status 500"},
-		"reset":    {"", "", "no response"},
+		"timeout":  {"504", "upstream request timeout", "HTTP status 504"}, // Envoy answers a timed-out call with a local 504
+		"reset":    {"", "", "no response (connection reset)"},
 		"garbage":  {"200", "<html>", "JWKS is not valid JSON"},
 		"no keys":  {"200", `{"keys": []}`, "no usable RS256 or ES256 key"},
 	} {

@@ -117,7 +117,7 @@ func (h *httpContext) onDecision(numHeaders, bodySize, _ int) {
 
 func (h *httpContext) readDecision(numHeaders, bodySize int) (decision, error) {
 	if numHeaders == 0 {
-		return decision{}, errors.New("no response (connection reset or timeout)")
+		return decision{}, errors.New("no response (connection reset)")
 	}
 	headers, _ := proxywasm.GetHttpCallResponseHeaders()
 	status := "none"

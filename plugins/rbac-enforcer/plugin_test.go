@@ -154,8 +154,9 @@ func TestNoCachingUnlessEnabled(t *testing.T) {
 
 func TestFailsClosedWhenThePolicyServiceFails(t *testing.T) {
 	for name, tc := range map[string]struct{ status, body, log string }{
-		"reset":      {"", "", "connection reset or timeout"},
+		"reset":      {"", "", "no response (connection reset)"},
 		"http 503":   {"503", "upstream connect error", "HTTP status 503"},
+		"timeout":    {"504", "upstream request timeout", "HTTP status 504"}, // Envoy answers a timed-out call with a local 504
 		"bad answer": {"200", `{"permit": true}`, `no boolean "allow"`},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -157,6 +157,10 @@ def test_demo_once_prints_every_case_at_its_status(tmp_path: Path) -> None:
     assert re.search(r"1\s+AUTHN\s+10\s+istio-system/jwt-validator", text)
     assert re.search(r"5\s+UNSPECIFIED_PHASE\s+<unset>\s+istio-system/rate-limiter", text)
     assert 'custom_api_requests_total{method="POST",status="429"} 1' in text
+    # refused before the STATS phase, still counted (custom-metrics records in on_log)
+    assert 'custom_api_requests_total{method="GET",status="401"} 3' in text
+    assert 'custom_api_requests_total{method="POST",status="403"} 1' in text
+    assert 'custom_api_requests_total{method="DELETE",status="403"} 1' in text
     # everything stopped; the run directory was asked for, so it is kept
     assert processes_mentioning(str(run_dir / "mesh")) == []
     assert (run_dir / "sidecar.log").is_file() and (run_dir / "mesh" / "wasmplugin-authn.yaml").is_file()

@@ -296,6 +296,22 @@ def test_custom_metrics_at_stats_prometheus(tmp_path: Path) -> None:
         assert 'custom_api_requests_total{method="GET",status="200"} 4' in prom  # the old config still counts
 
 
+def test_custom_metrics_counts_what_authn_and_authz_refused(tmp_path: Path) -> None:
+    # jwt-validator (AUTHN) and rbac-enforcer (AUTHZ) answer before the STATS phase: custom-metrics
+    # sees those requests only in on_log, and records them there with their status.
+    docs = [jwt_doc(), rbac_doc(), wasm_plugin("custom-metrics", "STATS", METRICS_CONFIG)]
+    with DemoStack(tmp_path, docs) as s:
+        assert s.request("GET", "/api/v1/orders").status == 401
+        assert s.request("GET", "/api/v1/orders", token="not.a.token").status == 401
+        assert s.request("DELETE", "/api/v1/orders/1", token=s.token()).status == 403
+        assert s.request("GET", "/api/v1/orders", token=s.token()).status == 200
+        prom = s.admin("/stats/prometheus").text
+        assert 'custom_api_requests_total{method="GET",status="401"} 2' in prom
+        assert 'custom_api_requests_total{method="DELETE",status="403"} 1' in prom
+        assert 'custom_api_requests_total{method="GET",status="200"} 1' in prom
+        assert 'custom_api_request_duration_seconds_count{method="DELETE",status="403"} 1' in prom
+
+
 # --- rate-limiter ---------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -109,13 +110,17 @@ def all_outputs() -> list[tuple[str, str]]:
 
 
 def sources_digest(name: str) -> tuple[str, dict[str, str]]:
+    """Shared code a plugin builds from (``../go-common/**/*.go``) is keyed ``../go-common/...``."""
     root = PLUGINS / name
     files: dict[str, str] = {}
     for pattern in plugin_json(name)["sources"]:
         for path in root.glob(pattern):
-            rel = path.relative_to(root)
-            if path.is_file() and not IGNORED_PARTS.intersection(rel.parts):
-                files[rel.as_posix()] = sha256(path)
+            resolved = path.resolve()
+            assert resolved.is_relative_to(PLUGINS), f"{name}: source {pattern!r} leaves plugins/"
+            if path.is_file():
+                rel = Path(os.path.relpath(resolved, root))
+                if not IGNORED_PARTS.intersection(rel.parts):
+                    files[rel.as_posix()] = sha256(path)
     lines = "".join(f"{rel}\0{digest}\n" for rel, digest in sorted(files.items()))
     return hashlib.sha256(lines.encode()).hexdigest(), files
 

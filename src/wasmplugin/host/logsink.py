@@ -68,7 +68,8 @@ class CollectingLogSink:
         if level < self._thresholds.level(plugin):
             return
         with self._lock:
-            self.entries.append(LogEntry(plugin, LogLevel(level), message))
+            entry_level = level if type(level) is LogLevel else LogLevel(level)  # no enum call per line
+            self.entries.append(LogEntry(plugin, entry_level, message))
 
     def level(self, plugin: str) -> LogLevel:
         return self._thresholds.level(plugin)
@@ -102,7 +103,7 @@ class StreamLogSink:
         if level < self._thresholds.level(plugin):
             return
         stream = self._stream if self._stream is not None else sys.stderr
-        line = f"[{plugin}] {LEVEL_NAMES[LogLevel(level)]}: {message}\n"
+        line = f"[{plugin}] {LEVEL_NAMES[level]}: {message}\n"  # IntEnum keys: ints find them
         with self._lock:
             stream.write(line)
             stream.flush()

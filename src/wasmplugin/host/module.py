@@ -10,9 +10,9 @@ up. Everything here runs once per module; the public wasmtime API is fine at loa
 from __future__ import annotations
 
 import hashlib
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
@@ -129,8 +129,8 @@ class CompiledModule:
         self.memory = d.memory
         self._func_signatures = artifact.func_signatures
 
-    def _instance_pre(self, *, traced: bool) -> wasmtime.InstancePre:
-        return self._artifact.instance_pre(traced)
+    def _instance_pre(self, callback_for: Callable[[HostFunction], Any]) -> tuple[wasmtime.InstancePre, list[Any]]:
+        return self._artifact.instance_pre(callback_for)
 
     def __repr__(self) -> str:
         return f"CompiledModule({self.name!r}, abi={self.abi_version.value}, sha256={self.sha256[:12]}…)"
@@ -153,25 +153,21 @@ class ModuleArtifact:
         self._engine = engine
         self.description = description
         self.func_signatures = func_signatures
-        self._host_imports = host_imports
         self._factory = factory
-        self._pre: dict[bool, tuple[wasmtime.Linker, wasmtime.InstancePre]] = {}
-        self._lock = threading.Lock()
+        self._imports = factory.imports(host_imports)
 
-    def instance_pre(self, traced: bool) -> wasmtime.InstancePre:
-        with self._lock:
-            found = self._pre.get(traced)
-            if found is None:
-                linker = wasmtime.Linker(self._engine)
-                for module_name, fn in self._host_imports:
-                    self._factory.define(linker, module_name, fn, traced)
-                try:
-                    pre = linker.instantiate_pre(self.module)
-                except wasmtime.WasmtimeError as exc:
-                    raise InvalidModule(first_line(str(exc))) from None
-                found = (linker, pre)
-                self._pre[traced] = found
-            return found[1]
+    def instance_pre(
+        self, callback_for: Callable[[HostFunction], Any]
+    ) -> tuple[wasmtime.InstancePre, list[Any]]:
+        """A Linker defining every import with ``callback_for(fn)`` (one VM's callbacks), ready to
+        instantiate; and the callbacks, which must stay referenced while the VM's store lives."""
+        linker = wasmtime.Linker(self._engine)
+        callbacks = self._factory.define(linker, self._imports, callback_for)
+        try:
+            pre = linker.instantiate_pre(self.module)
+        except wasmtime.WasmtimeError as exc:
+            raise InvalidModule(first_line(str(exc))) from None
+        return pre, callbacks
 
 
 # --------------------------------------------------------------------------------------------

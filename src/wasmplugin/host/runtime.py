@@ -15,7 +15,7 @@ from pathlib import Path
 import wasmtime
 
 from wasmplugin.errors import ModuleLoadError
-from wasmplugin.host.linking import CallbackFactory, CallState
+from wasmplugin.host.linking import CallbackFactory
 from wasmplugin.host.module import (
     CompiledModule,
     ModuleArtifact,
@@ -41,6 +41,12 @@ def _cache_config(directory: Path) -> Path:
     return toml
 
 
+def deadline_ticks(limits: Limits) -> int:
+    """``Limits.callback_deadline_ms`` in whole epoch ticks, plus one: the tick in progress when a
+    call starts may end at once."""
+    return -(-limits.callback_deadline_ms // limits.epoch_tick_ms) + 1
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/wasmplugin/compiled`` (``~/.cache/...``): where tools keep compiled code."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -48,10 +54,14 @@ def default_cache_dir() -> Path:
 
 
 class EpochTicker:
-    """Increments the engine's epoch every ``period_s``; ``epoch`` mirrors it for Python."""
+    """Increments the engine's epoch every ``period_s``; ``epoch`` mirrors it for Python, and
+    ``deadline`` is the epoch by which a guest call starting now must end (``deadline_ticks``
+    later): one attribute read per guest call."""
 
-    def __init__(self, engine: wasmtime.Engine, period_s: float) -> None:
+    def __init__(self, engine: wasmtime.Engine, period_s: float, deadline_ticks: int) -> None:
         self.epoch = 0
+        self.deadline_ticks = deadline_ticks
+        self.deadline = deadline_ticks
         self._engine = engine
         self._period = period_s
         self._stop = threading.Event()
@@ -62,6 +72,7 @@ class EpochTicker:
         while not self._stop.wait(self._period):
             self._engine.increment_epoch()
             self.epoch += 1
+            self.deadline = self.epoch + self.deadline_ticks
 
     def stop(self) -> None:
         self._stop.set()
@@ -83,12 +94,11 @@ class WasmRuntime:
         if cache_dir is not None:
             config.cache = str(_cache_config(Path(cache_dir)))
         self.engine = wasmtime.Engine(config)
-        self._tls = CallState()
-        self._callbacks = CallbackFactory(self._tls)
+        self._callbacks = CallbackFactory()
         self._artifacts: dict[str, ModuleArtifact] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._ticker = EpochTicker(self.engine, limits.epoch_tick_ms / 1000.0)
+        self._ticker = EpochTicker(self.engine, limits.epoch_tick_ms / 1000.0, deadline_ticks(limits))
 
     def compile(self, wasm: bytes, *, name: str) -> CompiledModule:
         """Validate, compile (cached by sha256) and audit a module.

@@ -1,8 +1,8 @@
 """``PluginVM``: one VM instance (wasmtime Store + Instance), its root context and its streams.
 
 Calls into the guest go through ``wasmtime_func_call_unchecked`` with a preallocated argument
-array per export; host calls come back through the unchecked callbacks of ``host/linking.py``,
-which find this VM through the runtime's per-thread "current VM" slot set here around every call.
+array per export; host calls come back through this VM's own unchecked callbacks
+(``host/linking.py``), closures over the VM.
 
 Safety: every call runs under the runtime's epoch deadline (``Limits.callback_deadline_ms``) and
 the store's memory cap (``Limits.vm_memory_bytes``). A trap, a deadline or an out-of-memory marks
@@ -45,6 +45,7 @@ from wasmplugin.host.contexts import Context, RootContext, StreamContext
 from wasmplugin.host.faults import GuestAbort
 from wasmplugin.host.foreign import builtin_foreign_functions
 from wasmplugin.host.guest import CallResponse, CleanExit, GuestFunc
+from wasmplugin.host.linking import host_callback
 from wasmplugin.host.memory import GuestMemory
 from wasmplugin.host.metrics import RUNTIME_ACTIVE, RUNTIME_CREATED, Metric
 from wasmplugin.host.properties import PropertyResolver
@@ -114,10 +115,11 @@ class PluginVM:
 
         limits = runtime.limits
         self._deadline_ms = limits.callback_deadline_ms
-        self._deadline_ticks = -(-limits.callback_deadline_ms // limits.epoch_tick_ms) + 1
+        self._deadline_ticks = runtime._ticker.deadline_ticks
         self._memory_limit = limits.vm_memory_bytes
         self._ticker = runtime._ticker
-        self._tls = runtime._tls
+        #: This VM's host-call callbacks: referenced for as long as the store may call them.
+        self._host_callbacks: list[Any] = []
 
         store = wasmtime.Store(runtime.engine)
         store.set_limits(memory_size=limits.vm_memory_bytes, table_elements=limits.vm_table_elements)
@@ -153,10 +155,8 @@ class PluginVM:
     # loading
     # ------------------------------------------------------------------------------------------
     def _instantiate(self, module: CompiledModule, store: wasmtime.Store) -> wasmtime.Instance:
-        pre = module._instance_pre(traced=self._tracer is not None)
-        tls = self._tls
-        prev = tls.vm
-        tls.vm = self
+        traced = self._tracer is not None
+        pre, self._host_callbacks = module._instance_pre(lambda fn: host_callback(self, fn, traced))
         self._deadline_epoch = self._ticker.epoch + self._deadline_ticks
         try:
             return pre.instantiate(store)
@@ -164,9 +164,8 @@ class PluginVM:
             reason = self._start_failure_reason(exc)
             self._store = None
             store.close()
+            self._host_callbacks = []
             raise PluginStartError(f"instantiation failed: {reason}", plugin=self.plugin_name) from None
-        finally:
-            tls.vm = prev
 
     def _start_failure_reason(self, exc: Exception) -> str:
         if self._pending_failure is not None:
@@ -346,17 +345,11 @@ class PluginVM:
             raise self._refused(f.name)
         outer = self.effective  # restored below: a nested call must not leak its context
         self.effective = ctx
-        self._deadline_epoch = self._ticker.epoch + self._deadline_ticks
-        tls = self._tls
-        prev = tls.vm
-        if prev is not self:
-            tls.vm = self
+        self._deadline_epoch = self._ticker.deadline
         if self._tracer is not None:
             self._tracer.guest_call(self.plugin_name, f.name, tuple(f.raw[0 : 4 * f.nargs : 4]))
         err = _call(*f.cargs)
         self.effective = outer
-        if prev is not self and prev is not None:
-            tls.vm = prev  # back to the VM whose host call led here (or a stale, harmless value)
         if err or self._trap.value:
             self._fail(f.name, err)
         return f.raw[0]
@@ -617,8 +610,7 @@ class PluginVM:
         """Return bytes to the guest: allocate, copy, write pointer and size (u32 each).
         Zero bytes → pointer 0 / size 0 and no allocation (Envoy; Go's allocator traps on 0)."""
         mem = self.mem
-        size = mem.size
-        if ptr_ptr + 4 > size or size_ptr + 4 > size:
+        if ptr_ptr + 4 > mem.size or size_ptr + 4 > mem.size:
             mem.check(ptr_ptr, 4)
             mem.check(size_ptr, 4)
         n = len(data)
@@ -627,7 +619,16 @@ class PluginVM:
             _pack_u32(view, ptr_ptr, 0)
             _pack_u32(view, size_ptr, 0)
             return 0
-        p = self.alloc(n)
+        # self.alloc(n), inlined: this is the path of every value a plugin reads.
+        f = self._f_malloc
+        raw = f.raw
+        raw[0] = n
+        if self._tracer is not None:
+            self._tracer.guest_call(self.plugin_name, f.name, (n,))
+        err = _call(*f.cargs)
+        if err or self._trap2.value:
+            self._nested_failure(f.name, err)
+        p = raw[0] & 0xFFFFFFFF
         if p == 0:
             return 6  # INVALID_MEMORY_ACCESS: allocation failed
         if p + n > mem.size:  # the allocator may have grown memory
@@ -706,6 +707,7 @@ class PluginVM:
         self._store = None
         if store is not None:
             store.close()
+        self._host_callbacks = []
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("failed" if self.failure else "running")

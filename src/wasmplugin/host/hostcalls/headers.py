@@ -61,7 +61,11 @@ def proxy_get_header_map_value(vm: PluginVM, a: Args) -> int:
     if kp + kn > mem.size:
         mem.check(kp, kn)
     key = mem.view[kp : kp + kn].tobytes()
-    hmap = _map(vm, map_type)
+    if map_type <= 3:  # _map(), inlined on the two hottest header calls
+        host = vm.effective.host
+        hmap = host.header_map(map_type) if host is not None else None
+    else:
+        hmap = vm.header_map(map_type)
     if hmap is None:
         if map_type <= 7 and vm.in_log:
             return NOT_FOUND
@@ -76,18 +80,23 @@ def proxy_get_header_map_value(vm: PluginVM, a: Args) -> int:
 
 
 def proxy_add_header_map_value(vm: PluginVM, a: Args) -> int:
-    mem = vm.mem
+    map_type = a[0]
     kp = a[4]
     kn = a[8]
     vp = a[12]
     vn = a[16]
+    mem = vm.mem
     if kp + kn > mem.size or vp + vn > mem.size:
         mem.check(kp, kn)
         mem.check(vp, vn)
-    view = mem.view
-    hmap = _map(vm, a[0])
+    if map_type <= 3:
+        host = vm.effective.host
+        hmap = host.header_map(map_type) if host is not None else None
+    else:
+        hmap = vm.header_map(map_type)
     if hmap is None or hmap._frozen:
         return BAD_ARGUMENT
+    view = mem.view
     hmap.add_bytes(view[kp : kp + kn].tobytes(), view[vp : vp + vn].tobytes())
     return OK
 

@@ -3,6 +3,7 @@ proxy_get_current_time_nanoseconds."""
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from wasmplugin.abi.enums import LogLevel
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from wasmplugin.host.vm import PluginVM
 
 _LEVELS = tuple(LogLevel)
+_pack_u64 = struct.Struct("<Q").pack_into
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
 def proxy_log(vm: PluginVM, a: Args) -> int:
@@ -37,5 +40,9 @@ def proxy_get_log_level(vm: PluginVM, a: Args) -> int:
 
 
 def proxy_get_current_time_nanoseconds(vm: PluginVM, a: Args) -> int:
-    vm.mem.put_u64(a[0], vm.clock.now_ns())
+    ptr = a[0]
+    mem = vm.mem
+    if ptr + 8 > mem.size:
+        mem.check(ptr, 8)
+    _pack_u64(mem.view, ptr, vm.clock.now_ns() & _U64_MAX)
     return OK
