@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
+import pytest
+
 from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.chain import FilterChain
 from wasmplugin.chain.api import (
@@ -13,6 +18,20 @@ from wasmplugin.chain.api import (
     SendResponseHeaders,
     SendResponseTrailers,
 )
+from wasmplugin.chain.passthrough import PassthroughStream
+from wasmplugin.chain.stream import HttpStream
+
+NewStream = Callable[[], HttpStream]
+
+
+@pytest.fixture(params=["passthrough", "generic"])
+def new_stream(request: pytest.FixtureRequest) -> NewStream:
+    """A stream through a chain with no plugins: what ``new_stream`` gives (``PassthroughStream``),
+    and the generic ``HttpStream`` with no filters, which must behave the same."""
+    chain = FilterChain()
+    if request.param == "passthrough":
+        return lambda: chain.new_stream()
+    return lambda: HttpStream(chain, chain._default_info)
 
 
 def req(path: bytes = b"/", **extra: bytes) -> HeaderMap:
@@ -24,10 +43,10 @@ def req(path: bytes = b"/", **extra: bytes) -> HeaderMap:
     return h
 
 
-def test_zero_plugin_chain_is_passthrough_and_forwards_everything() -> None:
-    chain = FilterChain()
-    assert chain.passthrough
-    s = chain.new_stream()
+def test_zero_plugin_chain_is_passthrough_and_forwards_everything(new_stream: NewStream) -> None:
+    assert FilterChain().passthrough
+    assert isinstance(FilterChain().new_stream(), PassthroughStream)
+    s = new_stream()
     h = req()
     s.request_headers(h, end_stream=False)
     s.request_data(b"abc", end_stream=False)
@@ -46,8 +65,8 @@ def test_zero_plugin_chain_is_passthrough_and_forwards_everything() -> None:
     assert s.details == "via_upstream"
 
 
-def test_headers_only_request_and_response() -> None:
-    s = FilterChain().new_stream()
+def test_headers_only_request_and_response(new_stream: NewStream) -> None:
+    s = new_stream()
     s.request_headers(req(), end_stream=True)
     assert s.events() == [SendRequestHeaders(req(), True)]
     # nothing may follow end of stream
@@ -60,8 +79,8 @@ def test_headers_only_request_and_response() -> None:
     assert s.events() == [SendResponseHeaders(rh, False, False), SendResponseTrailers(rt)]
 
 
-def test_transport_local_reply_goes_through_the_one_entry_point() -> None:
-    s = FilterChain().new_stream()
+def test_transport_local_reply_goes_through_the_one_entry_point(new_stream: NewStream) -> None:
+    s = new_stream()
     s.request_headers(req(), end_stream=True)
     s.events()
     s.local_reply(503, b"no healthy upstream", details="no healthy upstream")
@@ -78,8 +97,8 @@ def test_transport_local_reply_goes_through_the_one_entry_point() -> None:
     assert s.local_reply_sent is not None and s.local_reply_sent.status == 503
 
 
-def test_grpc_local_reply_is_trailers_only_with_mapped_status() -> None:
-    s = FilterChain().new_stream()
+def test_grpc_local_reply_is_trailers_only_with_mapped_status(new_stream: NewStream) -> None:
+    s = new_stream()
     s.request_headers(req(content_type=b"application/grpc+proto"), end_stream=False)
     s.events()
     s.local_reply(503, b"upstream down: 100%", details="x")
@@ -91,8 +110,8 @@ def test_grpc_local_reply_is_trailers_only_with_mapped_status() -> None:
     assert hdr.headers.get("grpc-message") == b"upstream down: 100%25"
 
 
-def test_local_reply_after_response_headers_resets_the_stream() -> None:
-    s = FilterChain().new_stream()
+def test_local_reply_after_response_headers_resets_the_stream(new_stream: NewStream) -> None:
+    s = new_stream()
     s.request_headers(req(), end_stream=True)
     s.response_headers(HeaderMap([(b":status", b"200")]), end_stream=False)
     s.events()
@@ -103,8 +122,8 @@ def test_local_reply_after_response_headers_resets_the_stream() -> None:
     assert s.events() == []
 
 
-def test_reset_from_transport_stops_everything() -> None:
-    s = FilterChain().new_stream()
+def test_reset_from_transport_stops_everything(new_stream: NewStream) -> None:
+    s = new_stream()
     s.request_headers(req(), end_stream=False)
     s.events()
     s.reset()
@@ -113,3 +132,59 @@ def test_reset_from_transport_stops_everything() -> None:
     assert s.details == "downstream_remote_disconnect"
     s.complete()
     s.complete()  # idempotent
+
+
+# Every sequence of up to four inputs, applied to both streams: same events, same state.
+_OPS: dict[str, Callable[[HttpStream], None]] = {
+    "rq_h": lambda s: s.request_headers(req(), end_stream=False),
+    "rq_h_eos": lambda s: s.request_headers(req(content_type=b"application/grpc"), end_stream=True),
+    "rq_d": lambda s: s.request_data(b"ab", end_stream=False),
+    "rq_d_empty": lambda s: s.request_data(b"", end_stream=False),
+    "rq_d_eos": lambda s: s.request_data(b"", end_stream=True),
+    "rq_t": lambda s: s.request_trailers(HeaderMap([(b"x-t", b"1")])),
+    "rs_h": lambda s: s.response_headers(HeaderMap([(b":status", b"200")]), end_stream=False),
+    "rs_d_empty": lambda s: s.response_data(b"", end_stream=False),
+    "rs_d_eos": lambda s: s.response_data(b"cd", end_stream=True),
+    "rs_t": lambda s: s.response_trailers(HeaderMap([(b"grpc-status", b"0")])),
+    "reply": lambda s: s.local_reply(403, b"no", details="denied here"),
+    "reset": lambda s: s.reset(),
+    "complete": lambda s: s.complete(),
+}
+
+
+def _observe(s: HttpStream, ops: tuple[str, ...]) -> list[object]:
+    seen: list[object] = []
+    for op in ops:
+        try:
+            _OPS[op](s)
+        except RuntimeError as exc:
+            seen.append(("raised", str(exc)))
+        seen.append(s.events())
+        seen.append(
+            (
+                s.request_complete,
+                s.response_complete,
+                s.is_reset,
+                s.details,
+                s.local_reply_sent,
+                s.req_headers,
+                s.req_trailers,
+                s.resp_headers,
+                s.resp_trailers,
+                s.request_body_bytes,
+                s.response_body_bytes,
+            )
+        )
+    return seen
+
+
+def test_passthrough_stream_matches_the_generic_stream_on_every_short_sequence() -> None:
+    chain = FilterChain()
+    checked = 0
+    for length in range(1, 5):
+        for ops in itertools.product(_OPS, repeat=length):
+            fast = _observe(chain.new_stream(), ops)
+            generic = _observe(HttpStream(chain, chain._default_info), ops)
+            assert fast == generic, ops
+            checked += 1
+    assert checked == sum(len(_OPS) ** n for n in range(1, 5))

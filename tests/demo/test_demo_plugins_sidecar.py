@@ -180,13 +180,14 @@ def test_jwks_silent_then_down_answers_503_promptly(tmp_path: Path) -> None:
                 "error_description": "jwks unavailable",
             }
             assert time.monotonic() - started < 10  # the plugin's 500 ms timeout, not a hang
-            assert "jwt-validator: JWKS fetch from http://auth.example.com/.well-known/jwks.json failed" in (
-                stack.log_text()
-            )
+            # A timeout reaches the plugin as the sidecar's (Envoy's) local 504.
+            failed = "jwt-validator: JWKS fetch from http://auth.example.com/.well-known/jwks.json failed: "
+            assert failed + "HTTP status 504" in stack.log_text()
     # The listener is closed now: connection refused. The next request tries again, and fails fast.
     with DemoStack(tmp_path / "refused", [jwt_doc(config)], port_overrides={"jwks": closed_port()}) as stack:
         r = stack.request("GET", "/x", token=stack.token(), timeout=20)
         assert r.status == 503
+        assert failed + "HTTP status 503" in stack.log_text()  # the sidecar's "upstream connect error"
         assert stack.request("GET", "/health").status == 200  # allowed paths need no keys
 
 
@@ -259,11 +260,13 @@ def test_policy_service_down_or_silent_fails_closed(tmp_path: Path) -> None:
         assert r.status == 403
         assert json.loads(r.body) == {"error": "access_denied", "reason": "policy service unavailable"}
         assert time.monotonic() - started < 10
-        assert "rbac-enforcer: policy check for GET /health failed" in s.log_text()
+        # A timeout reaches the plugin as the sidecar's (Envoy's) local 504.
+        assert "rbac-enforcer: policy check for GET /health failed: HTTP status 504;" in s.log_text()
     with DemoStack(tmp_path / "refused", [rbac_doc(config)], port_overrides={"policy": closed_port()}) as s:
         for _ in range(2):  # failures are not cached: each request asks again, each is denied
             r = s.request("GET", "/health", timeout=20)
             assert r.status == 403 and json.loads(r.body)["reason"] == "policy service unavailable"
+        assert "rbac-enforcer: policy check for GET /health failed: HTTP status 503;" in s.log_text()
 
 
 # --- custom-metrics -------------------------------------------------------------------------------

@@ -184,12 +184,16 @@ def test_requests_refused_before_the_stats_phase_are_counted_with_their_status(
     chain.upstream("outbound|443||auth.example.com").respond(200, json=jwks(key))
     chain.upstream("outbound|8080||policy-service.default.svc").handle(slow_policy)
     now = int(chain.clock.now)
-    token = key.sign({"iss": "https://auth.example.com", "aud": "api.example.com", "sub": "alice", "exp": now + 600})
+    token = key.sign(
+        {"iss": "https://auth.example.com", "aud": "api.example.com", "sub": "alice", "exp": now + 600}
+    )
     auth = {"authorization": f"Bearer {token}"}
 
     no_token = chain.request("GET", "/api/orders")
     denied = chain.request("DELETE", "/api/orders/1", headers=auth)
-    allowed = [chain.request("GET", "/api/orders", headers=auth, response=Reply(200, delay=0.03)) for _ in range(3)]
+    allowed = [
+        chain.request("GET", "/api/orders", headers=auth, response=Reply(200, delay=0.03)) for _ in range(3)
+    ]
 
     assert no_token.status == 401
     assert denied.status == 403 and denied.elapsed == pytest.approx(0.2)

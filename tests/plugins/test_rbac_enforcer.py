@@ -151,7 +151,9 @@ def _down(kind: str) -> Callable[[FakeUpstream], object]:
         ("no allow", 'answer has no boolean "allow"'),
     ],
 )
-def test_a_policy_service_that_is_down_denies_without_hanging(wasm_plugin: Load, kind: str, reason: str) -> None:
+def test_a_policy_service_that_is_down_denies_without_hanging(
+    wasm_plugin: Load, kind: str, reason: str
+) -> None:
     plugin = wasm_plugin(PLUGIN, config={**CONFIG, "policy_timeout_ms": 1500})
     _down(kind)(plugin.upstream(POLICY))
 

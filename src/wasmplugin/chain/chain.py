@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from wasmplugin.chain.api import StreamInfo
 from wasmplugin.chain.runtime import PluginRuntime
+from wasmplugin.chain.passthrough import PassthroughStream
 from wasmplugin.chain.stream import HttpStream
 from wasmplugin.host.api import Clock, Scheduler
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
@@ -62,14 +63,16 @@ class FilterChain:
         self.name = name
         #: True when the chain has no plugins: the transport may bypass it altogether.
         self.passthrough = not self.plugins
+        self._stream_class: type[HttpStream] = PassthroughStream if self.passthrough else HttpStream
         self._default_info = StreamInfo()
 
     def new_stream(
         self, info: StreamInfo | None = None, wakeup: Callable[[], None] | None = None
     ) -> HttpStream:
         """Start a stream. ``wakeup`` is called (from the scheduler, never re-entrantly) when
-        events appear outside an input call, e.g. a plugin resumed from on_http_call_response."""
-        return HttpStream(self, info if info is not None else self._default_info, wakeup)
+        events appear outside an input call, e.g. a plugin resumed from on_http_call_response.
+        A chain without plugins gives a ``PassthroughStream``, an ``HttpStream`` that only forwards."""
+        return self._stream_class(self, info if info is not None else self._default_info, wakeup)
 
     def scheduler_call_soon(self, fn: Callable[[], None]) -> None:
         assert self.scheduler is not None
