@@ -7,9 +7,10 @@ objects with in-memory transports: a keep-alive GET goes in, the request bytes c
 upstream side, a typical upstream response goes in, the response bytes come out downstream. What
 remains in a real run is the event loop and the four socket syscalls per request.
 
-Cases (``--case``, default all): ``none`` (no plugin: the fast path), ``header-mod`` (the blog's
-header-modifier in STATS, as ``bench/run.py`` configures it) and ``4-phases`` (four header-modifiers,
-one per phase).
+Cases (``--case``, default all): ``none`` (no plugin: the fast path), ``noop`` (one plugin whose
+stream context does nothing and runs no wasm: the sidecar's chain path plus the chain's own
+bookkeeping), ``header-mod`` (the blog's header-modifier in STATS, as ``bench/run.py`` configures it)
+and ``4-phases`` (four header-modifiers, one per phase).
 
 ``python bench/proxy_path.py [--case none] [--n 20000] [--repeat 5] [--profile]``. ``--run CASE
 --count N`` runs exactly N requests and nothing else (for ``valgrind --tool=callgrind``: the
@@ -70,6 +71,7 @@ spec:
 
 CASES: dict[str, list[tuple[str, str]]] = {
     "none": [],
+    "noop": [],
     "header-mod": [("header-modifier", "STATS")],
     "4-phases": [
         ("p-authn", "AUTHN"),
@@ -171,7 +173,28 @@ async def start(case: str, tmp: Path) -> Driver:
     )
     proc = SidecarProcess(cfg, log=SidecarLog(LogLevel.WARN), serve_admin=False)
     await proc.start()
+    if case == "noop":
+        install_noop_chain(proc)
     return Driver(proc)
+
+
+def install_noop_chain(proc: SidecarProcess) -> None:
+    """One plugin whose VM and stream context do nothing (``bench/chain.py``'s ``NoopVM``)."""
+    from chain import NoopVM  # bench/chain.py
+
+    from wasmplugin.chain import FilterChain, PluginRuntime
+    from wasmplugin.chain.api import Direction
+    from wasmplugin.sidecar.chains import ChainSet
+    from wasmplugin.sidecar.services import LoopScheduler
+
+    assert proc.sidecar is not None and proc.sidecar.loop is not None
+    scheduler = LoopScheduler(proc.sidecar.loop)
+    rt = PluginRuntime("noop", vm_factory=NoopVM, scheduler=scheduler)
+    rt.start()
+    state = proc.sidecar.state
+    assert state.routes.inbound is not None
+    chain = FilterChain([rt], scheduler=scheduler)
+    state.chains = ChainSet({(Direction.INBOUND, state.routes.inbound.port): chain})
 
 
 def measure(drv: Driver, n: int, repeat: int) -> tuple[float, float]:

@@ -74,7 +74,7 @@ class StreamContext:
     its memory cap.
     """
 
-    __slots__ = ("body_callbacks", "context_id", "created", "deleted", "host", "local_reply_sent", "root", "vm")
+    __slots__ = ("context_id", "created", "deleted", "host", "local_reply_sent", "root", "vm")
 
     def __init__(self, vm: PluginVM, context_id: int, root: RootContext, host: StreamHost) -> None:
         self.vm = vm
@@ -84,9 +84,6 @@ class StreamContext:
         self.local_reply_sent = False
         self.created = False
         self.deleted = False
-        #: (request, response): whether the plugin exports that body callback. The chain skips a
-        #: missing one, as Envoy's Wasm filter does (the call would answer Continue anyway).
-        self.body_callbacks: tuple[bool, bool] = vm.body_callbacks
 
     # The methods below are the request path: each fills the export's preallocated argument
     # slots (slot k = word 4k) and enters the guest once.

@@ -119,7 +119,6 @@ class PluginVM:
         "_trap2_addr",
         "_trap_addr",
         "abi",
-        "body_callbacks",
         "clock",
         "configuring",
         "contexts",
@@ -287,7 +286,6 @@ class PluginVM:
         self._f_response_headers = get("proxy_on_response_headers")
         self._f_response_body = get("proxy_on_response_body")
         self._f_response_trailers = get("proxy_on_response_trailers")
-        self.body_callbacks = (self._f_request_body is not None, self._f_response_body is not None)
         self._f_log = get("proxy_on_log")
         self._f_done = get("proxy_on_done")
         self._f_delete = get("proxy_on_delete")

@@ -14,8 +14,8 @@ The downstream side (parsing, pipelining, flow control) is :mod:`wasmplugin.side
 
 from __future__ import annotations
 
-import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wasmplugin.abi.headers import HeaderMap
@@ -29,7 +29,6 @@ from wasmplugin.chain.api import (
     SendResponseData,
     SendResponseHeaders,
     SendResponseTrailers,
-    StreamInfo,
 )
 from wasmplugin.sidecar import http1
 from wasmplugin.sidecar.http1 import CRLF, HOP_BY_HOP, HOP_LENGTHS, LAST_CHUNK, LocalReply, encode_chunk
@@ -66,11 +65,6 @@ def _strip_lines(head: bytes, names: list[bytes]) -> bytes | None:
         j = head.find(b"\r\n", i + 2)
         head = head[:i] + head[j:]
     return head
-
-
-def _request_id() -> bytes:
-    h = b"%032x" % random.getrandbits(128)
-    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 class Exchange:
@@ -223,7 +217,7 @@ class Exchange:
         if missing & 1:
             parts.append(b"x-forwarded-proto: http\r\n")
         if missing & 2:
-            parts.append(b"x-request-id: " + _request_id() + CRLF)
+            parts.append(b"x-request-id: " + self.lc.request_id() + CRLF)
         if self.req_chunked:
             parts.append(b"transfer-encoding: chunked\r\n")
             self.up_chunked = True
@@ -537,53 +531,30 @@ class Exchange:
 
     # -- chain path --------------------------------------------------------------------------------
     def _start_chain(self, chain: Any, port: int) -> None:
-        lc = self.lc
-        conn = self.conn
-        cluster = self.cluster
-        upstream_ep = cluster.endpoints[0] if cluster is not None and cluster.endpoints else None
-        info = StreamInfo(
-            direction=lc.direction,
-            port=port,
-            source_address=conn.peer[0],
-            source_port=conn.peer[1],
-            destination_address=lc.local_address[0],
-            destination_port=lc.local_address[1],
-            connection_id=conn.connection_id,
-            protocol="HTTP/1.1" if self.http11 else "HTTP/1.0",
-            request_start_ns=time.time_ns(),
-            upstream_address=upstream_ep.address if upstream_ep else None,
-            upstream_port=upstream_ep.port if upstream_ep else None,
-            cluster_name=cluster.name if cluster is not None else None,
-            route_name="default" if cluster is not None else None,
-        )
-        self.stream = chain.new_stream(info, self._wakeup)
-        pairs: list[tuple[bytes, bytes]] = [(b":authority", b""), (b":path", self.url)]
-        pairs.append((b":method", self.method))
-        pairs.append((b":scheme", b"http"))
-        authority = b""
-        has_xfp = has_rid = False
-        for name, value in self.req_headers:
-            lk = name.lower()
-            if lk == b"host":
-                authority = value
-                continue
-            if lk in HOP_BY_HOP or lk == b"expect":
-                if lk == b"te" and value.lower() == b"trailers":
-                    pairs.append((lk, value))
-                continue
-            if lk == b"x-forwarded-proto":
-                has_xfp = True
-            elif lk == b"x-request-id":
-                has_rid = True
-            pairs.append((lk, value))
-        pairs[0] = (b":authority", authority)
+        info = self.conn.stream_info(self.cluster, port, self.http11)
+        info.request_start_ns = time.time_ns()
+        self.stream = stream = chain.new_stream(info, self._wakeup)
+        # Envoy's HTTP/1 codec: pseudo-headers first, then the fields (lower-case names) minus the
+        # connection-scoped ones; ``host`` becomes ``:authority`` (the last one, as parsed).
+        pairs: list[tuple[bytes, bytes]] = [
+            (b":authority", self.authority or b""),
+            (b":path", self.url),
+            (b":method", self.method),
+            (b":scheme", b"http"),
+        ]
+        pairs += [
+            (lk, v)
+            for k, v in self.req_headers
+            if (lk := k.lower()) not in _NOT_TO_CHAIN or (lk == b"te" and v.lower() == b"trailers")
+        ]
         # Envoy's connection manager adds these before any filter runs.
-        if not has_xfp:
-            pairs.append((b"x-forwarded-proto", b"http"))
-        if not has_rid:
-            pairs.append((b"x-request-id", _request_id()))
-        assert self.stream is not None
-        self.stream.request_headers(HeaderMap.from_lowered(pairs), not self.has_body)
+        missing = self.missing_ids
+        if missing:
+            if missing & 1:
+                pairs.append(_XFP_HTTP)
+            if missing & 2:
+                pairs.append((b"x-request-id", self.lc.request_id()))
+        stream.request_headers(HeaderMap.from_lowered(pairs), not (self.req_chunked or self.req_length > 0))
         self._drain()
 
     def _wakeup(self) -> None:
@@ -607,47 +578,57 @@ class Exchange:
         stream = self.stream
         if stream is None:
             return
-        events = list(stream.events())
+        events = stream.events()
+        if not events:
+            return
         n = len(events)
         i = 0
         while i < n and not self.done:
             ev = events[i]
             i += 1
-            if isinstance(ev, SendRequestHeaders):
-                self._chain_request_headers(ev, events, i)
-            elif isinstance(ev, SendRequestData):
-                if self.cluster is None or self.up_done:
+            handler = _ON_EVENT.get(type(ev))
+            if handler is None:
+                handler = _event_handler(ev)
+                if handler is None:
                     continue
-                data = ev.data
-                if data:
-                    self._up_write(encode_chunk(data) if self.up_chunked else data)
-                if ev.end_stream:
-                    if self.up_chunked:
-                        self._up_write(LAST_CHUNK)
-                    self._up_finished()
-            elif isinstance(ev, SendRequestTrailers):
-                if self.cluster is None or self.up_done:
-                    continue
-                if self.up_chunked:
-                    self._up_write(http1.encode_trailers(ev.trailers.items()))
-                self._up_finished()
-            elif isinstance(ev, SendResponseHeaders):
-                self._chain_response_headers(ev, events, i)
-            elif isinstance(ev, SendResponseData):
-                if ev.data:
-                    self.conn.wbuf.append(encode_chunk(ev.data) if self.resp_chunked else ev.data)
-                if ev.end_stream:
-                    if self.resp_chunked:
-                        self.conn.wbuf.append(LAST_CHUNK)
-                    self._complete()
-            elif isinstance(ev, SendResponseTrailers):
-                if self.resp_chunked:
-                    self.conn.wbuf.append(http1.encode_trailers(ev.trailers.items()))
-                self._complete()
-            elif isinstance(ev, ResetStream):
-                self.reset(ev.details)
+            handler(self, ev, events, i)
 
-    def _chain_request_headers(self, ev: SendRequestHeaders, events: list[Event], i: int) -> None:
+    def _ev_request_data(self, ev: SendRequestData, events: list[Event], i: int) -> None:
+        if self.cluster is None or self.up_done:
+            return
+        data = ev.data
+        if data:
+            self._up_write(encode_chunk(data) if self.up_chunked else data)
+        if ev.end_stream:
+            if self.up_chunked:
+                self._up_write(LAST_CHUNK)
+            self._up_finished()
+
+    def _ev_request_trailers(self, ev: SendRequestTrailers, events: list[Event], i: int) -> None:
+        if self.cluster is None or self.up_done:
+            return
+        if self.up_chunked:
+            self._up_write(http1.encode_trailers(ev.trailers.items()))
+        self._up_finished()
+
+    def _ev_response_data(self, ev: SendResponseData, events: list[Event], i: int) -> None:
+        data = ev.data
+        if data:
+            self.conn.wbuf.append(encode_chunk(data) if self.resp_chunked else data)
+        if ev.end_stream:
+            if self.resp_chunked:
+                self.conn.wbuf.append(LAST_CHUNK)
+            self._complete()
+
+    def _ev_response_trailers(self, ev: SendResponseTrailers, events: list[Event], i: int) -> None:
+        if self.resp_chunked:
+            self.conn.wbuf.append(http1.encode_trailers(ev.trailers.items()))
+        self._complete()
+
+    def _ev_reset(self, ev: ResetStream, events: list[Event], i: int) -> None:
+        self.reset(ev.details)
+
+    def _ev_request_headers(self, ev: SendRequestHeaders, events: list[Event], i: int) -> None:
         headers = ev.headers
         lc = self.lc
         if lc.direction is Direction.OUTBOUND:
@@ -686,7 +667,7 @@ class Exchange:
             self.deadline = lc.loop.time() + lc.limits.upstream_timeout_s
             lc.inflight.add(self)
 
-    def _chain_response_headers(self, ev: SendResponseHeaders, events: list[Event], i: int) -> None:
+    def _ev_response_headers(self, ev: SendResponseHeaders, events: list[Event], i: int) -> None:
         if ev.local:
             up = self.upstream
             self.upstream = None
@@ -733,6 +714,9 @@ class Exchange:
 
 
 _NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length"}
+#: Request fields the chain does not see (``host`` becomes ``:authority``; ``te: trailers`` stays).
+_NOT_TO_CHAIN = HOP_BY_HOP | {b"host", b"expect"}
+_XFP_HTTP = (b"x-forwarded-proto", b"http")
 
 
 def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], int]:
@@ -741,15 +725,17 @@ def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], 
     pseudo: dict[bytes, bytes] = {}
     lines: list[bytes] = []
     length = -1
-    for name, value in headers:
-        if name[:1] == b":":
-            if name not in pseudo:
-                pseudo[name] = value
-        elif name in _NOT_FORWARDED:
+    for nv in headers:
+        name = nv[0]
+        if name in _NOT_FORWARDED:
             if name == b"content-length":
+                value = nv[1]
                 length = int(value) if value.isdigit() else -1
+        elif name[:1] == b":":
+            if name not in pseudo:
+                pseudo[name] = nv[1]
         else:
-            lines.append(b"%s: %s\r\n" % (name, value))
+            lines.append(b"%s: %s\r\n" % nv)
     return pseudo, lines, length
 
 
@@ -787,3 +773,22 @@ def _authority_port(authority: bytes | None) -> int:
         if sep and port.isdigit():
             return int(port)
     return 80
+
+
+_ON_EVENT: dict[type[Event], Callable[[Exchange, Any, list[Event], int], None]] = {
+    SendRequestHeaders: Exchange._ev_request_headers,
+    SendRequestData: Exchange._ev_request_data,
+    SendRequestTrailers: Exchange._ev_request_trailers,
+    SendResponseHeaders: Exchange._ev_response_headers,
+    SendResponseData: Exchange._ev_response_data,
+    SendResponseTrailers: Exchange._ev_response_trailers,
+    ResetStream: Exchange._ev_reset,
+}
+
+
+def _event_handler(ev: Event) -> Callable[[Exchange, Any, list[Event], int], None] | None:
+    """The handler of an event whose exact type is not in ``_ON_EVENT`` (a subclass)."""
+    for cls, handler in _ON_EVENT.items():
+        if isinstance(ev, cls):
+            return handler
+    return None

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from wasmplugin.chain.api import Direction
+from wasmplugin.chain.api import Direction, StreamInfo
 from wasmplugin.sidecar import http1
 from wasmplugin.sidecar.exchange import PAUSE_BUFFER, PAUSE_PIPELINE, PAUSE_UPSTREAM, Exchange
 from wasmplugin.sidecar.http1 import LocalReply
+from wasmplugin.sidecar.ids import RequestIds
 from wasmplugin.sidecar.routing import Cluster
 from wasmplugin.sidecar.stats import ClusterStats, ListenerStats
 from wasmplugin.sidecar.upstream import UpstreamPool
@@ -63,6 +64,8 @@ class ListenerContext:
         self.stats = ListenerStats(name)
         self.date = http1.DateCache()
         self.access_log = access_log
+        #: ``x-request-id`` for requests that lack one.
+        self.request_id = RequestIds().next
         self.inflight: set[Exchange] = set()
         self.connections: set[DownstreamConnection] = set()
         self.local_address = ("127.0.0.1", 0)
@@ -108,6 +111,8 @@ class DownstreamConnection(asyncio.Protocol):
         "_headers",
         "_host",
         "_in_trailers",
+        "_info",
+        "_info_key",
         "_paused",
         "_trailers",
         "_url",
@@ -150,6 +155,36 @@ class DownstreamConnection(asyncio.Protocol):
         self._host: bytes | None = None
         self._has_xfp = False
         self._has_rid = False
+        self._info: StreamInfo | None = None
+        self._info_key: tuple[Cluster | None, int, bool] | None = None
+
+    def stream_info(self, cluster: Cluster | None, port: int, http11: bool) -> StreamInfo:
+        """The connection's facts for a chain stream (properties ``source.*``, ``upstream.*`` ...).
+        Streams of one connection run one after the other, so they share one object while the
+        route stays the same; the exchange sets ``request_start_ns`` for each."""
+        key = (cluster, port, http11)
+        info = self._info
+        if info is not None and self._info_key == key:
+            return info
+        lc = self.lc
+        upstream_ep = cluster.endpoints[0] if cluster is not None and cluster.endpoints else None
+        info = StreamInfo(
+            direction=lc.direction,
+            port=port,
+            source_address=self.peer[0],
+            source_port=self.peer[1],
+            destination_address=lc.local_address[0],
+            destination_port=lc.local_address[1],
+            connection_id=self.connection_id,
+            protocol="HTTP/1.1" if http11 else "HTTP/1.0",
+            upstream_address=upstream_ep.address if upstream_ep else None,
+            upstream_port=upstream_ep.port if upstream_ep else None,
+            cluster_name=cluster.name if cluster is not None else None,
+            route_name="default" if cluster is not None else None,
+        )
+        self._info = info
+        self._info_key = key
+        return info
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
