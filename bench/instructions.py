@@ -105,7 +105,7 @@ Run = Callable[[int], None]
 Case = tuple[Callable[[int], None], Run]
 
 
-def _runtime() -> WasmRuntime:
+def runtime_for_bench() -> WasmRuntime:
     # The compile cache keeps Cranelift out of the (slow) valgrind runs after the first.
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return WasmRuntime(cache_dir=Path(base) / "wasmplugin" / "bench-compiled")
@@ -129,7 +129,7 @@ def _nothing(n: int) -> None:
 
 
 def _loop_vm() -> tuple[PluginVM, StreamContext]:
-    runtime = _runtime()
+    runtime = runtime_for_bench()
     module = runtime.compile(wasmtime.wat2wasm(LOOP_WAT.read_text()), name="bench.loop")
     vm = PluginVM(runtime, module, PluginSettings(name="bench.loop"), make_services(log=CountingSink()))
     vm.start()
@@ -159,7 +159,7 @@ def case_host_call() -> Case:
 
 
 def case_hm_host() -> Case:
-    runtime = _runtime()
+    runtime = runtime_for_bench()
     module = runtime.compile(HEADER_MODIFIER.read_bytes(), name="bench.header-modifier")
     settings = PluginSettings(name="bench.header-modifier", configuration=CONFIG)
     vm = PluginVM(runtime, module, settings, make_services(log=CountingSink()))
@@ -272,7 +272,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "hm-host": case_hm_host,
     "chain-0": lambda: chain_case(FilterChain()),
     "chain-noop": lambda: chain_case(noop_chain()),
-    "hm-chain": lambda: chain_case(header_modifier_chain(_runtime())),
+    "hm-chain": lambda: chain_case(header_modifier_chain(runtime_for_bench())),
 }
 
 

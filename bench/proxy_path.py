@@ -178,10 +178,46 @@ async def start(case: str, tmp: Path) -> Driver:
     return Driver(proc)
 
 
-def install_noop_chain(proc: SidecarProcess) -> None:
-    """One plugin whose VM and stream context do nothing (``bench/chain.py``'s ``NoopVM``)."""
-    from chain import NoopVM  # bench/chain.py
+class NoopContext:
+    """Stream context of the ``noop`` case (benchmark only): every callback returns Continue."""
 
+    context_id = 2
+
+    def on_request_headers(self, n: int, eos: bool) -> int:
+        return 0
+
+    on_response_headers = on_request_body = on_response_body = on_request_headers
+
+    def on_request_trailers(self, n: int) -> int:
+        return 0
+
+    on_response_trailers = on_request_trailers
+
+    def on_log(self) -> None:
+        pass
+
+    on_done = on_delete = on_log
+
+
+class NoopVM:
+    """VM of the ``noop`` case (benchmark only): no wasm at all."""
+
+    failure = None
+    on_failure = None
+    _ctx = NoopContext()
+
+    def start(self) -> None:
+        pass
+
+    def create_stream(self, host: object) -> NoopContext:
+        return self._ctx
+
+    def close(self) -> None:
+        pass
+
+
+def install_noop_chain(proc: SidecarProcess) -> None:
+    """One plugin whose VM and stream context do nothing: the chain path without any wasm."""
     from wasmplugin.chain import FilterChain, PluginRuntime
     from wasmplugin.chain.api import Direction
     from wasmplugin.sidecar.chains import ChainSet
@@ -189,7 +225,7 @@ def install_noop_chain(proc: SidecarProcess) -> None:
 
     assert proc.sidecar is not None and proc.sidecar.loop is not None
     scheduler = LoopScheduler(proc.sidecar.loop)
-    rt = PluginRuntime("noop", vm_factory=NoopVM, scheduler=scheduler)
+    rt = PluginRuntime("noop", vm_factory=NoopVM, scheduler=scheduler)  # type: ignore[arg-type]
     rt.start()
     state = proc.sidecar.state
     assert state.routes.inbound is not None

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wasmplugin.chain.api import StreamInfo
-from wasmplugin.chain.runtime import PluginRuntime
 from wasmplugin.chain.passthrough import PassthroughStream
+from wasmplugin.chain.runtime import PluginRuntime
 from wasmplugin.chain.stream import HttpStream
 from wasmplugin.host.api import Clock, Scheduler
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
@@ -33,11 +33,8 @@ DEFAULT_OPTIONS = ChainOptions()
 class _SystemClock:
     """Used when a chain is built without a host clock (zero-plugin chains)."""
 
-    def now_ns(self) -> int:
-        return time.time_ns()
-
-    def monotonic_ns(self) -> int:
-        return time.monotonic_ns()
+    now_ns = staticmethod(time.time_ns)
+    monotonic_ns = staticmethod(time.monotonic_ns)
 
 
 class FilterChain:

@@ -24,7 +24,12 @@ from wasmplugin.chain.api import (
     SendResponseTrailers,
     StreamInfo,
 )
-from wasmplugin.chain.local_reply import DETAILS_VIA_UPSTREAM, LocalReply, build_local_reply, normalize_details
+from wasmplugin.chain.local_reply import (
+    DETAILS_VIA_UPSTREAM,
+    LocalReply,
+    build_local_reply,
+    normalize_details,
+)
 from wasmplugin.chain.stream import HttpStream
 
 if TYPE_CHECKING:
@@ -34,7 +39,15 @@ if TYPE_CHECKING:
 class PassthroughStream(HttpStream):
     """An ``HttpStream`` for a chain without plugins (see the module docstring)."""
 
-    __slots__ = ("_rq_aborted", "_rq_done", "_rq_started", "_rs_aborted", "_rs_done", "_rs_local", "_rs_started")
+    __slots__ = (
+        "_rq_aborted",
+        "_rq_done",
+        "_rq_started",
+        "_rs_aborted",
+        "_rs_done",
+        "_rs_local",
+        "_rs_started",
+    )
 
     def __init__(
         self, chain: FilterChain, info: StreamInfo, wakeup: Callable[[], None] | None = None

@@ -61,7 +61,7 @@ from wasmplugin.chain.local_reply import (
     normalize_details,
 )
 from wasmplugin.chain.properties import resolve_property
-from wasmplugin.chain.runtime import FailStrategy, PluginRuntime, RuntimeState, StreamContextLike
+from wasmplugin.chain.runtime import FailStrategy, PluginRuntime, PluginStats, RuntimeState, StreamContextLike
 from wasmplugin.errors import PluginRuntimeError
 
 if TYPE_CHECKING:
@@ -107,6 +107,9 @@ class _Leg:
 
     state = IDLE
     phase = PH_NONE
+    #: The chunk of the body callback running now; its ``BodyBuffer`` is built only when the plugin
+    #: asks for buffer 0/1 (most plugins never look at the body).
+    chunk: bytes | None = None
     #: Body visible to the plugin: the chunk in a body callback, or the accumulated body while paused.
     buf: BodyBuffer | None = None
     #: end_of_stream passed with ``buf``.
@@ -205,7 +208,10 @@ class ActiveFilter:
         if buffer_type == 0 or buffer_type == 1:
             leg = self.legs[buffer_type]
             if leg.phase == PH_BODY and not self.stream._logging:
-                return leg.buf
+                buf = leg.buf
+                if buf is None and leg.chunk is not None:
+                    leg.buf = buf = BodyBuffer(leg.chunk)
+                return buf
         return None
 
     # -- StreamHost: stream control (deferred, as Envoy) ------------------------------------------
@@ -315,7 +321,11 @@ class HttpStream:
         self._completed = False
         self._reset = False
         runtimes = chain.plugins
-        if runtimes:
+        if len(runtimes) == 1:
+            filters = [ActiveFilter(self, 0, runtimes[0])]
+            self._filters = filters
+            self._paths = (_Path(REQUEST, filters), _Path(RESPONSE, filters))
+        elif runtimes:
             filters = [ActiveFilter(self, i, rt) for i, rt in enumerate(runtimes)]
             self._filters = filters
             self._paths = (_Path(REQUEST, filters), _Path(RESPONSE, filters[::-1]))
@@ -573,8 +583,25 @@ class HttpStream:
             leg = af.legs[d]
             leg.state = STREAMING
             leg.phase = PH_HEADERS
+            # as _call_trailers, inlined: this runs for every plugin on every request
             callback = ctx.on_request_headers if d == REQUEST else ctx.on_response_headers
-            rc = self._call(af, callback, len(headers), eos)
+            self._in_cb = True
+            t0 = _perf_ns()
+            try:
+                rc = callback(len(headers), eos)
+            except PluginRuntimeError as err:
+                rc = self._call_failed(af, err, t0)
+            else:
+                dt = _perf_ns() - t0
+                self._in_cb = False
+                stats = af.runtime.stats
+                stats.callbacks += 1
+                stats.callback_ns += dt
+                if dt > stats.max_callback_ns:
+                    stats.max_callback_ns = dt
+                if self._terminal:  # a local reply or close: the return value is forced to stop
+                    self._drain()
+                    return
             if rc == ENDED or p.aborted:
                 return
             if rc == 0 or rc == 2 or af.ctx is None:  # 2 = ContinueAndEndStream, treated as Continue
@@ -614,26 +641,48 @@ class HttpStream:
                 continue
             leg = af.legs[d]
             st = leg.state
-            if st == STREAMING or st == BUFFERING:
+            if st in (STREAMING, BUFFERING):
                 if st == BUFFERING:
                     buf = leg.buf
                     assert buf is not None
                     buf.append(chunk)
-                    if len(buf) > self.chain.limits.body_buffer_bytes:
+                    size = len(buf)
+                    if size > self.chain.limits.body_buffer_bytes:
                         self._overflow(p)
                         return
                 else:
-                    leg.buf = buf = BodyBuffer(chunk)
+                    leg.chunk = chunk  # buffer() builds leg.buf from it if the plugin asks
+                    size = len(chunk)
                 leg.eos = eos
                 leg.phase = PH_BODY
+                # as _call_trailers, inlined
                 callback = ctx.on_request_body if d == REQUEST else ctx.on_response_body
-                rc = self._call(af, callback, len(buf), eos)
+                self._in_cb = True
+                t0 = _perf_ns()
+                try:
+                    rc = callback(size, eos)
+                except PluginRuntimeError as err:
+                    rc = self._call_failed(af, err, t0)
+                else:
+                    dt = _perf_ns() - t0
+                    self._in_cb = False
+                    stats = af.runtime.stats
+                    stats.callbacks += 1
+                    stats.callback_ns += dt
+                    if dt > stats.max_callback_ns:
+                        stats.max_callback_ns = dt
+                    if self._terminal:
+                        self._drain()
+                        rc = ENDED
+                leg.chunk = None
                 if rc == ENDED or p.aborted:
                     return
                 if rc == 0 or af.ctx is None:
                     leg.phase = PH_NONE
-                    leg.buf = None
-                    chunk = buf.bytes()
+                    buf = leg.buf
+                    if buf is not None:
+                        leg.buf = None
+                        chunk = buf.bytes()
                     leg.state = DONE if eos else STREAMING
                     added = eos and p.trailers_by is af
                     if self._pending is not None:
@@ -653,6 +702,9 @@ class HttpStream:
                     k += 1
                     continue
                 leg.state = BUFFERING
+                buf = leg.buf
+                if buf is None:
+                    leg.buf = buf = BodyBuffer(chunk)
                 if rc != 1 and rc != 2:  # StopIterationNoBuffer: the chunk is not kept
                     buf.clear()
                 elif len(buf) > self.chain.limits.body_buffer_bytes:
@@ -672,7 +724,15 @@ class HttpStream:
                 return
             # DONE / STOP_TRAILERS: nothing may follow end of stream
             return
-        self._sink_data(p, chunk, eos)
+        # The end of the chain: the data leaves.
+        if eos:
+            p.done = True
+        elif not chunk:
+            return
+        if d == REQUEST:
+            self._events.append(SendRequestData(chunk, eos))
+        else:
+            self._events.append(SendResponseData(chunk, eos))
 
     def _trailers_at(self, p: _Path, k: int) -> None:
         order = p.order
@@ -694,8 +754,8 @@ class HttpStream:
             if st != STREAMING and st != BUFFERING:
                 return
             leg.phase = PH_TRAILERS
-            trailers_cb = ctx.on_request_trailers if d == REQUEST else ctx.on_response_trailers
-            rc = self._call(af, lambda size, _eos: trailers_cb(size), len(trailers), False)
+            on_trailers = ctx.on_request_trailers if d == REQUEST else ctx.on_response_trailers
+            rc = self._call_trailers(af, on_trailers, len(trailers))
             if rc == ENDED or p.aborted:
                 return
             if rc == 0 or af.ctx is None:
@@ -781,16 +841,6 @@ class HttpStream:
             self._headers_from(p, k + 1)
 
     # -- the end of the chain (headers: at the end of _headers_from) -------------------------------
-    def _sink_data(self, p: _Path, chunk: bytes, eos: bool) -> None:
-        if eos:
-            p.done = True
-        elif not chunk:
-            return
-        if p.d == REQUEST:
-            self._events.append(SendRequestData(chunk, eos))
-        else:
-            self._events.append(SendResponseData(chunk, eos))
-
     def _sink_trailers(self, p: _Path) -> None:
         trailers = p.trailers
         assert trailers is not None
@@ -831,28 +881,27 @@ class HttpStream:
             self._local_reply(LocalReply(503, b"", DETAILS_WASM_FAIL_STREAM, (), GRPC_UNAVAILABLE))
         return False
 
-    def _call(self, af: ActiveFilter, callback: Callable[[int, bool], int], a: int, eos: bool) -> int:
-        """Run one stream callback of ``af`` (a bound method of its context), timed for its stats;
-        returns the raw result, or ENDED when the stream ended in it."""
+    def _call_trailers(self, af: ActiveFilter, callback: Callable[[int], int], count: int) -> int:
+        """Run a trailers callback of ``af`` (a bound method of its context), timed for its stats;
+        returns the raw result, or ENDED when the stream ended in it. (The headers and body
+        callbacks do the same inline.)"""
         self._in_cb = True
         t0 = _perf_ns()
         try:
-            rc = callback(a, eos)
+            rc = callback(count)
         except PluginRuntimeError as err:
-            self._in_cb = False
-            af.runtime.stats.callback_ns += _perf_ns() - t0
-            return self._callback_failed(af, err)
-        dt = _perf_ns() - t0
+            return self._call_failed(af, err, t0)
         self._in_cb = False
-        stats = af.runtime.stats
-        stats.callbacks += 1
-        stats.callback_ns += dt
-        if dt > stats.max_callback_ns:
-            stats.max_callback_ns = dt
+        _account(af.runtime.stats, _perf_ns() - t0)
         if self._terminal:  # a local reply or close: the return value is forced to stop
             self._drain()
             return ENDED
         return rc
+
+    def _call_failed(self, af: ActiveFilter, err: PluginRuntimeError, t0: int) -> int:
+        self._in_cb = False
+        af.runtime.stats.callback_ns += _perf_ns() - t0
+        return self._callback_failed(af, err)
 
     def _call_final(self, af: ActiveFilter, ctx: StreamContextLike, log: bool) -> bool:
         """on_log, or on_done + on_delete; False when the plugin failed."""
@@ -1012,6 +1061,14 @@ class HttpStream:
             self._local_reply(LocalReply(413, b"Payload Too Large", DETAILS_REQUEST_TOO_LARGE))
         else:
             self._local_reply(LocalReply(500, b"Internal Server Error", DETAILS_RESPONSE_TOO_LARGE))
+
+
+def _account(stats: PluginStats, dt: int) -> None:
+    """One stream callback that took ``dt`` ns, in the plugin's counters."""
+    stats.callbacks += 1
+    stats.callback_ns += dt
+    if dt > stats.max_callback_ns:
+        stats.max_callback_ns = dt
 
 
 def _is_paused(leg: _Leg) -> bool:

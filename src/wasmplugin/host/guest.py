@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from ctypes import c_int32
 
 import wasmtime
@@ -33,15 +34,16 @@ class GuestFunc:
         self.raw = (c_int32 * (4 * max(8, self.nargs)))()
         self.has_result = nresults > 0
         #: Arguments of wasmtime_func_call_unchecked, prebuilt: (context, func, args, n, trap out).
-        #: All are pointer-typed ctypes objects, which ctypes passes without looking up a field
-        #: descriptor per argument (simple types like c_void_p cost a table scan each call);
-        #: ``n`` travels as a pointer-sized value, like the size_t it is.
+        #: Each is a ``byref`` argument object, which ctypes passes as it is: no conversion, no
+        #: allocation per call (pointer-typed objects each cost a temporary argument object; simple
+        #: types like c_void_p a field-descriptor scan as well). ``n`` travels as a pointer-sized
+        #: value, like the size_t it is.
         self.cargs = (
-            native.as_pointer(context),
-            native.as_pointer(self.addr),
-            self.raw,
-            native.as_pointer(self.nargs),
-            native.as_pointer(trap_addr),
+            native.word_arg(context),
+            native.word_arg(self.addr),
+            ctypes.byref(self.raw),
+            native.word_arg(self.nargs),
+            native.word_arg(trap_addr),
         )
 
 

@@ -16,6 +16,7 @@ arguments, effective context id and result.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,10 +36,8 @@ _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
 
 
 def _internal(vm: PluginVM, name: str, exc: Exception, a: Any) -> int:
-    try:
+    with contextlib.suppress(Exception):
         vm.internal_error(name, exc)
-    except Exception:
-        pass
     a[0] = INTERNAL_FAILURE
     return 0
 
@@ -152,7 +151,8 @@ class CallbackFactory:
             cb = callbacks.get(id(fn))
             if cb is None:  # the same function under wasi_snapshot_preview1 and wasi_unstable
                 cb = callbacks[id(fn)] = callback_for(fn)
-            err = define(linker_ptr, imp.mod, len(imp.mod), imp.name, len(imp.name), imp.functype, cb, None, None)
+            mod, name = imp.mod, imp.name
+            err = define(linker_ptr, mod, len(mod), name, len(name), imp.functype, cb, None, None)
             if err:
                 message = str(native.take_error(err))
                 raise InvalidModule(f"cannot link {imp.module}.{fn.name}: {message}")

@@ -129,7 +129,9 @@ class CompiledModule:
         self.memory = d.memory
         self._func_signatures = artifact.func_signatures
 
-    def _instance_pre(self, callback_for: Callable[[HostFunction], Any]) -> tuple[wasmtime.InstancePre, list[Any]]:
+    def _instance_pre(
+        self, callback_for: Callable[[HostFunction], Any]
+    ) -> tuple[wasmtime.InstancePre, list[Any]]:
         return self._artifact.instance_pre(callback_for)
 
     def __repr__(self) -> str:

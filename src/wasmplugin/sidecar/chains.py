@@ -66,13 +66,11 @@ class ChainSet:
             if chain is not None and not chain_is_empty(chain):
                 self._chains[key] = chain
         self._on_close = on_close
+        #: No chain at all: every request takes the fast path.
+        self.empty = not self._chains
         self.active = 0
         self.retired = False
         self.closed = False
-
-    @property
-    def empty(self) -> bool:
-        return not self._chains
 
     def chain_for(self, direction: Direction, port: int) -> Chain | None:
         c = self._chains.get((direction, port))

@@ -91,6 +91,8 @@ class Exchange:
     resp_started = False
     resp_chunked = False
     status = 0
+    #: When the route timeout fires (loop time; 0 = not armed). The listener's sweeper checks the
+    #: active exchange of every connection.
     deadline = 0.0
     t_start = 0.0
     chainset: ChainSet | None = None
@@ -100,6 +102,8 @@ class Exchange:
     authority: bytes | None = None
     #: Bit 1: no x-forwarded-proto, bit 2: no x-request-id (Envoy's connection manager adds them).
     missing_ids = 0
+    #: The request has a field that is not forwarded (hop-by-hop or ``expect``).
+    req_hop = False
     #: Envoy's response-code details of a reply the proxy made itself (the access log shows them).
     details = ""
 
@@ -130,10 +134,11 @@ class Exchange:
     # -- downstream request input ----------------------------------------------------------------
     def start(self) -> None:
         self.started = True
-        self.t_start = self.lc.loop.time()
         lc = self.lc
+        if lc.access_log is not None:
+            self.t_start = lc.loop.time()
         state = lc.state()
-        if lc.direction is Direction.INBOUND:
+        if lc.inbound:
             cluster = state.routes.inbound
             port = cluster.port if cluster is not None else 0
         else:
@@ -195,7 +200,7 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self.lc.inflight.discard(self)
+        self.deadline = 0.0
         up = self.upstream
         if up is not None:
             self.upstream = None
@@ -211,8 +216,11 @@ class Exchange:
             self.local_reply(http1.NO_ROUTE)
             return
         parts = [b"%s %s HTTP/1.1\r\n" % (self.method, self.url)]
-        headers = self.req_headers
-        parts += [b"%s: %s\r\n" % hv for hv in headers if len(hv[0]) not in HOP_LENGTHS or not _hop(hv[0])]
+        if self.req_hop:
+            fields = self.req_headers
+            parts += [b"%s: %s\r\n" % f for f in fields if len(f[0]) not in HOP_LENGTHS or not _hop(f[0])]
+        else:
+            parts += [b"%s: %s\r\n" % hv for hv in self.req_headers]
         missing = self.missing_ids
         if missing & 1:
             parts.append(b"x-forwarded-proto: http\r\n")
@@ -258,7 +266,6 @@ class Exchange:
             conn.flush()
         if self.up_done:
             self.deadline = self.lc.loop.time() + self.lc.limits.upstream_timeout_s
-            self.lc.inflight.add(self)
 
     def _connect_failed(self, reason: str) -> None:
         if self.done:
@@ -286,7 +293,6 @@ class Exchange:
         self.up_done = True
         if self.upstream is not None:
             self.deadline = self.lc.loop.time() + self.lc.limits.upstream_timeout_s
-            self.lc.inflight.add(self)
 
     # -- upstream response input (UpstreamHandler) ----------------------------------------------------
     def on_upstream_headers(
@@ -331,7 +337,7 @@ class Exchange:
             cs.rq_by_class[min(status // 100, 5)] += 1
         up = self.upstream
         self.upstream = None
-        self.lc.inflight.discard(self)
+        self.deadline = 0.0
         if up is not None:
             if self.up_done:
                 self.lc.pool.release(up)
@@ -372,7 +378,7 @@ class Exchange:
     def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
         up = self.upstream
         self.upstream = None
-        self.lc.inflight.discard(self)
+        self.deadline = 0.0
         if up is not None:
             if self.up_done:
                 self.lc.pool.release(up)
@@ -393,7 +399,7 @@ class Exchange:
     def on_upstream_error(self, reason: str) -> None:
         up = self.upstream
         self.upstream = None
-        self.lc.inflight.discard(self)
+        self.deadline = 0.0
         if self.done:
             return
         if (
@@ -425,7 +431,7 @@ class Exchange:
             self.conn.resume(PAUSE_UPSTREAM)
 
     def on_timeout(self) -> None:
-        self.lc.inflight.discard(self)
+        self.deadline = 0.0
         if self.done:
             return
         self.lc.stats.rq_timeout += 1
@@ -479,7 +485,7 @@ class Exchange:
         if self.stream is not None:
             self.stream.reset(details)
         self.done = True
-        self.lc.inflight.discard(self)
+        self.deadline = 0.0
         up = self.upstream
         self.upstream = None
         if up is not None:
@@ -495,7 +501,7 @@ class Exchange:
             return
         self.done = True
         lc = self.lc
-        lc.inflight.discard(self)
+        self.deadline = 0.0
         lc.stats.rq_by_class[min(self.status // 100, 5)] += 1
         up = self.upstream
         if up is not None:
@@ -665,13 +671,12 @@ class Exchange:
         self._connect()
         if self.up_done and self.upstream is not None:
             self.deadline = lc.loop.time() + lc.limits.upstream_timeout_s
-            lc.inflight.add(self)
 
     def _ev_response_headers(self, ev: SendResponseHeaders, events: list[Event], i: int) -> None:
         if ev.local:
             up = self.upstream
             self.upstream = None
-            self.lc.inflight.discard(self)
+            self.deadline = 0.0
             if up is not None:
                 up.abort()
             self.up_done = True

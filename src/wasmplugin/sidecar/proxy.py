@@ -36,6 +36,51 @@ if TYPE_CHECKING:
     from wasmplugin.sidecar.state import ConfigState
 
 
+# -- request fields the proxy looks at (``on_header``) --------------------------------------------
+_HOST = 1
+_CONTENT_LENGTH = 2
+_TRANSFER_ENCODING = 3
+_XFP = 4
+_RID = 5
+_EXPECT = 6
+_HOP = 7
+_WATCHED: dict[bytes, int] = {
+    b"host": _HOST,
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"x-forwarded-proto": _XFP,
+    b"x-request-id": _RID,
+    b"expect": _EXPECT,
+    **dict.fromkeys(http1.HOP_BY_HOP - {b"transfer-encoding"}, _HOP),
+}
+#: Most field names are skipped on their length alone, without ``lower()``.
+_WATCHED_LENGTHS = frozenset(len(name) for name in _WATCHED)
+# Bits of ``DownstreamConnection._flags``; the first two are Exchange.missing_ids' bits inverted.
+_F_XFP = 1
+_F_RID = 2
+_MISSING_IDS = _F_XFP | _F_RID
+_F_CHUNKED = 4
+_F_EXPECT = 8
+#: A field the proxy does not forward (hop-by-hop, or ``expect``) is present.
+_F_HOP = 16
+_NO_LIMIT = 1 << 62
+
+
+def _watch(flags: int, kind: int, value: bytes) -> int:
+    """``flags`` updated for a request field of ``kind`` (a later field of a name wins)."""
+    if kind == _XFP:
+        return flags | _F_XFP
+    if kind == _RID:
+        return flags | _F_RID
+    if kind == _TRANSFER_ENCODING:
+        flags |= _F_HOP
+        return flags | _F_CHUNKED if b"chunked" in value.lower() else flags & ~_F_CHUNKED
+    if kind == _EXPECT:
+        flags |= _F_HOP
+        return flags | _F_EXPECT if value.lower() == b"100-continue" else flags & ~_F_EXPECT
+    return flags | _F_HOP
+
+
 class HeaderLimitExceeded(Exception):
     """Raised inside a parser callback; turned into a 431 reply."""
 
@@ -64,9 +109,9 @@ class ListenerContext:
         self.stats = ListenerStats(name)
         self.date = http1.DateCache()
         self.access_log = access_log
+        self.inbound = direction is Direction.INBOUND
         #: ``x-request-id`` for requests that lack one.
         self.request_id = RequestIds().next
-        self.inflight: set[Exchange] = set()
         self.connections: set[DownstreamConnection] = set()
         self.local_address = ("127.0.0.1", 0)
         self._next_cx_id = 0
@@ -90,7 +135,8 @@ class ListenerContext:
 
     def _sweep(self) -> None:
         now = self.loop.time()
-        for ex in [e for e in self.inflight if 0 < e.deadline <= now]:
+        due = [c.active for c in self.connections if c.active is not None and 0 < c.active.deadline <= now]
+        for ex in due:
             ex.on_timeout()
         idle = self.limits.downstream_idle_timeout_s
         for conn in [c for c in self.connections if c.active is None and now - c.last_active > idle]:
@@ -102,19 +148,18 @@ class DownstreamConnection(asyncio.Protocol):
     """One client connection: parses requests, queues pipelined ones, writes responses in order."""
 
     __slots__ = (
-        "_chunked",
         "_clen",
-        "_expect",
-        "_has_rid",
-        "_has_xfp",
+        "_count_limit",
+        "_flags",
         "_header_bytes",
         "_headers",
         "_host",
-        "_in_trailers",
         "_info",
         "_info_key",
+        "_max_bytes",
+        "_max_count",
+        "_now",
         "_paused",
-        "_trailers",
         "_url",
         "active",
         "closed",
@@ -144,17 +189,19 @@ class DownstreamConnection(asyncio.Protocol):
         self.connection_id = 0
         self.last_active = 0.0
         self._paused = 0
+        self._now = lc.loop.time
+        limits = lc.limits
+        self._max_bytes = limits.max_request_headers_bytes
+        self._max_count = limits.max_headers_count
+        # Per message (reset in on_message_begin): request line and fields as parsed, their size,
+        # the field count limit (none for trailers), what the proxy looks at in them.
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._trailers: list[tuple[bytes, bytes]] | None = None
-        self._in_trailers = False
         self._header_bytes = 0
+        self._count_limit = self._max_count
         self._clen = -1
-        self._chunked = False
-        self._expect = False
         self._host: bytes | None = None
-        self._has_xfp = False
-        self._has_rid = False
+        self._flags = 0
         self._info: StreamInfo | None = None
         self._info_key: tuple[Cluster | None, int, bool] | None = None
 
@@ -195,7 +242,7 @@ class DownstreamConnection(asyncio.Protocol):
         lc.stats.cx_total += 1
         lc.stats.cx_active += 1
         self.connection_id = lc.next_connection_id()
-        self.last_active = lc.loop.time()
+        self.last_active = self._now()
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = (str(peer[0]), int(peer[1]))
@@ -219,7 +266,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.active = None
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.lc.loop.time()
+        self.last_active = self._now()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as err:
@@ -234,10 +281,13 @@ class DownstreamConnection(asyncio.Protocol):
             self._protocol_error(http1.NOT_IMPLEMENTED)
         except httptools.HttpParserError:
             self._protocol_error(http1.BAD_REQUEST)
-        self.flush()
+        if self.wbuf:
+            self.flush()
         ex = self.active
-        if ex is not None and ex.upstream is not None:
-            ex.upstream.flush()
+        if ex is not None:
+            up = ex.upstream
+            if up is not None and up.wbuf:
+                up.flush()
 
     def eof_received(self) -> bool | None:
         # A half-closed client still gets its responses; close once they are written.
@@ -299,74 +349,61 @@ class DownstreamConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
-        self._trailers = None
-        self._in_trailers = False
         self._header_bytes = 0
+        self._count_limit = self._max_count
         self._clen = -1
-        self._chunked = False
-        self._expect = False
         self._host = None
-        self._has_xfp = False
-        self._has_rid = False
+        self._flags = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._header_bytes += len(url)
-        if self._header_bytes > self.lc.limits.max_request_headers_bytes:
+        if self._header_bytes > self._max_bytes:
             raise HeaderLimitExceeded()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value)
-        if self._in_trailers:
-            if self._trailers is None:
-                self._trailers = []
-            self._trailers.append((name, value))
-            if self._header_bytes > self.lc.limits.max_request_headers_bytes:
-                raise HeaderLimitExceeded()
-            return
+        # After the head, fields are trailers: on_headers_complete handed the list over and
+        # lifted the count limit (Envoy counts trailer bytes, not trailers).
         headers = self._headers
         headers.append((name, value))
-        limits = self.lc.limits
-        if len(headers) > limits.max_headers_count or self._header_bytes > limits.max_request_headers_bytes:
+        size = self._header_bytes = self._header_bytes + len(name) + len(value)
+        if size > self._max_bytes or len(headers) > self._count_limit:
             raise HeaderLimitExceeded()
-        n = len(name)
-        if n == 14:
-            if name.lower() == b"content-length":
-                self._clen = int(value) if value.isdigit() else -1
-        elif n == 4:
-            if name.lower() == b"host":
-                self._host = value
-        elif n == 17:
-            lk = name.lower()
-            if lk == b"transfer-encoding":
-                self._chunked = b"chunked" in value.lower()
-            elif lk == b"x-forwarded-proto":
-                self._has_xfp = True
-        elif n == 12:
-            if name.lower() == b"x-request-id":
-                self._has_rid = True
-        elif n == 6 and name.lower() == b"expect":
-            self._expect = value.lower() == b"100-continue"
+        if len(name) in _WATCHED_LENGTHS:
+            kind = _WATCHED.get(name.lower())
+            if kind is not None:
+                if kind == _HOST:
+                    self._host = value
+                elif kind == _CONTENT_LENGTH:
+                    self._clen = int(value) if value.isdigit() else -1
+                else:
+                    self._flags = _watch(self._flags, kind, value)
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        self._in_trailers = True
+        headers = self._headers
+        self._headers = []  # what follows the head is trailers
+        self._count_limit = _NO_LIMIT
         if parser.should_upgrade():
             return  # feed_data raises HttpParserUpgrade next: answered 501 (not supported)
         http11 = parser.get_http_version() == "1.1"
-        ex = Exchange(self, parser.get_method(), self._url, self._headers, http11, parser.should_keep_alive())
+        ex = Exchange(self, parser.get_method(), self._url, headers, http11, parser.should_keep_alive())
+        flags = self._flags
         ex.authority = self._host
-        ex.missing_ids = (not self._has_xfp) | ((not self._has_rid) << 1)
-        if self._chunked:
+        ex.missing_ids = _MISSING_IDS & ~flags
+        if flags & _F_HOP:
+            ex.req_hop = True
+        if flags & _F_CHUNKED:
             ex.req_chunked = True
         elif self._clen >= 0:
             ex.req_length = self._clen
-        if self._expect and http11:
+        if flags & _F_EXPECT and http11:
             # Envoy answers 100-continue itself and does not forward the expectation.
             self.wbuf.append(http1.CONTINUE_100)
         self.parsing = ex
-        self.lc.stats.rq_total += 1
-        self.lc.stats.rq_active += 1
+        stats = self.lc.stats
+        stats.rq_total += 1
+        stats.rq_active += 1
         if self.active is None:
             self.active = ex
             ex.start()
@@ -383,7 +420,7 @@ class DownstreamConnection(asyncio.Protocol):
         ex = self.parsing
         self.parsing = None
         if ex is not None:
-            ex.request_end(self._trailers)
+            ex.request_end(self._headers or None)
 
     # -- exchange bookkeeping ------------------------------------------------------------------------
     def exchange_done(self, ex: Exchange, close: bool) -> None:
@@ -391,7 +428,7 @@ class DownstreamConnection(asyncio.Protocol):
         if ex is not self.active:  # pragma: no cover - defensive
             return
         self.active = None
-        self.last_active = self.lc.loop.time()
+        self.last_active = self._now()
         if self._paused & (PAUSE_UPSTREAM | PAUSE_BUFFER):
             self.resume(PAUSE_UPSTREAM | PAUSE_BUFFER)  # that exchange's back-pressure is over
         if close or self.closed:
