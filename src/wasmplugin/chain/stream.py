@@ -173,6 +173,10 @@ class ActiveFilter:
     # -- StreamHost: maps and buffers --------------------------------------------------------------
     def header_map(self, map_type: int) -> HeaderMap | None:
         s = self.stream
+        if map_type == 0 or map_type == 2:  # the headers, in their own callback (the common case)
+            d = map_type >> 1
+            if self.legs[d].phase == PH_HEADERS and not s._logging:
+                return s._paths[d].headers
         if s._logging:
             if map_type == 0:
                 return s.req_headers
@@ -183,9 +187,6 @@ class ActiveFilter:
             if map_type == 3:
                 return s.resp_trailers
             return None
-        if map_type == 0 or map_type == 2:  # the headers, in their own callback (the common case)
-            d = map_type >> 1
-            return s._paths[d].headers if self.legs[d].phase == PH_HEADERS else None
         if map_type != 1 and map_type != 3:
             return None
         leg = self.legs[map_type >> 1]

@@ -16,8 +16,9 @@ from wasmplugin.abi.enums import AbiVersion, WasiErrno, WasmResult
 if TYPE_CHECKING:
     from wasmplugin.host.vm import PluginVM
 
-#: Arguments as the callback sees them: a ``POINTER(c_uint32)`` over wasmtime's val_raw slots.
-#: i32 parameter ``k`` is ``a[4 * k]``; an i64 is ``a[4 * k] | a[4 * k + 1] << 32``.
+#: Arguments as the callback sees them: a u32 memoryview over wasmtime's val_raw slots.
+#: i32 parameter ``k`` is ``a[4 * k]``; an i64 is ``a[4 * k] | a[4 * k + 1] << 32``; the result
+#: goes to ``a[0]``.
 Args = Any
 
 #: A shim: reads its arguments, does the work, returns the i32 status (``None`` for void imports).

@@ -19,9 +19,13 @@ class CleanExit(Exception):
 
 class GuestFunc:
     """One exported function, ready for unchecked calls: its ``wasmtime_func_t`` address and a
-    preallocated val_raw array (≥ 8 slots, read/written as i32 words: slot ``k`` is word ``4k``)."""
+    preallocated val_raw array (≥ 8 slots of 16 bytes).
 
-    __slots__ = ("addr", "cargs", "func", "has_result", "name", "nargs", "nparams", "raw")
+    ``raw`` views the array as u32 words (slot ``k`` is word ``4k``): arguments are written there
+    (values in ``[0, 2**32)``), and ``result`` views the same memory as i32 words for the signed
+    result in word 0. Memoryviews index faster than ctypes arrays (~100 instructions per write)."""
+
+    __slots__ = ("_array", "addr", "cargs", "func", "has_result", "name", "nargs", "nparams", "raw", "result")
 
     def __init__(
         self, name: str, func: wasmtime.Func, nparams: int, nresults: int, context: int, trap_addr: int
@@ -31,7 +35,9 @@ class GuestFunc:
         self.addr = native.func_address(func)
         self.nparams = nparams
         self.nargs = max(nparams, nresults)
-        self.raw = (c_int32 * (4 * max(8, self.nargs)))()
+        self._array = array = (c_int32 * (4 * max(8, self.nargs)))()
+        self.raw = memoryview(array).cast("B").cast("I")
+        self.result = memoryview(array).cast("B").cast("i")
         self.has_result = nresults > 0
         #: Arguments of wasmtime_func_call_unchecked, prebuilt: (context, func, args, n, trap out).
         #: Each is a ``byref`` argument object, which ctypes passes as it is: no conversion, no
@@ -41,7 +47,7 @@ class GuestFunc:
         self.cargs = (
             native.word_arg(context),
             native.word_arg(self.addr),
-            ctypes.byref(self.raw),
+            ctypes.byref(array),
             native.word_arg(self.nargs),
             native.word_arg(trap_addr),
         )

@@ -26,7 +26,7 @@ import wasmtime
 from wasmplugin.errors import InvalidModule, PluginTrap
 from wasmplugin.host import native
 from wasmplugin.host.faults import GuestAbort, MemoryFault
-from wasmplugin.host.functions import HostFunction
+from wasmplugin.host.functions import Args, HostFunction
 from wasmplugin.host.hostcalls import INTERNAL_FAILURE, i64_at
 
 if TYPE_CHECKING:
@@ -47,15 +47,18 @@ def _interrupted(vm: PluginVM, name: str, exc: BaseException) -> int:
     return native.new_trap(f"interrupted in {name}")
 
 
-def _body(vm: PluginVM, fn: HostFunction) -> Any:
+def _body(vm: PluginVM, fn: HostFunction, views: native.ArgsViews) -> Any:
     """The Python function behind a callback: run the shim, turn exceptions into statuses/traps."""
     shim = fn.shim
     fault = fn.fault_status
     name = fn.name
+    known = views.get
+    new_view = views.view
 
     if fn.results:
 
-        def call(_env: int, _caller: int, a: Any, _n: int) -> int:
+        def call(_env: int, _caller: int, address: int, _n: int) -> int:
+            a: Args = known(address) or new_view(address)
             try:
                 a[0] = shim(vm, a)
             except MemoryFault:
@@ -70,7 +73,8 @@ def _body(vm: PluginVM, fn: HostFunction) -> Any:
 
     else:
 
-        def call(_env: int, _caller: int, a: Any, _n: int) -> int:
+        def call(_env: int, _caller: int, address: int, _n: int) -> int:
+            a: Args = known(address) or new_view(address)
             try:
                 shim(vm, a)
             except MemoryFault:
@@ -86,16 +90,17 @@ def _body(vm: PluginVM, fn: HostFunction) -> Any:
     return call
 
 
-def _traced(vm: PluginVM, fn: HostFunction) -> Any:
-    inner = _body(vm, fn)
+def _traced(vm: PluginVM, fn: HostFunction, views: native.ArgsViews) -> Any:
+    inner = _body(vm, fn, views)
     kinds = fn.params
     name = fn.name
     has_result = bool(fn.results)
 
-    def call(env: int, caller: int, a: Any, n: int) -> int:
+    def call(env: int, caller: int, address: int, n: int) -> int:
+        a = views.get(address) or views.view(address)
         args = tuple(i64_at(a, k) if t == "i64" else a[4 * k] for k, t in enumerate(kinds))
         context_id = vm.effective.context_id
-        trap: int = inner(env, caller, a, n)
+        trap: int = inner(env, caller, address, n)
         tracer = vm._tracer
         if tracer is not None:
             result = a[0] if has_result and not trap else 0
@@ -108,9 +113,10 @@ def _traced(vm: PluginVM, fn: HostFunction) -> Any:
     return call
 
 
-def host_callback(vm: PluginVM, fn: HostFunction, traced: bool) -> Any:
-    """The ctypes callback for ``fn`` bound to ``vm`` (keep it referenced while the store lives)."""
-    return native.HOST_CALLBACK(_traced(vm, fn) if traced else _body(vm, fn))
+def host_callback(vm: PluginVM, fn: HostFunction, traced: bool, views: native.ArgsViews) -> Any:
+    """The ctypes callback for ``fn`` bound to ``vm`` (keep it referenced while the store lives);
+    ``views``: the VM's cache of argument views."""
+    return native.HOST_CALLBACK(_traced(vm, fn, views) if traced else _body(vm, fn, views))
 
 
 class CallbackFactory:

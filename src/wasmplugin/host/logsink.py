@@ -40,20 +40,20 @@ class LogEntry:
 class _Thresholds:
     def __init__(self, default: LogLevel) -> None:
         self.default = default
-        self._per_plugin: dict[str, LogLevel] = {}
+        self.per_plugin: dict[str, LogLevel] = {}
 
     def level(self, plugin: str) -> LogLevel:
-        return self._per_plugin.get(plugin, self.default)
+        return self.per_plugin.get(plugin, self.default)
 
     def get(self, plugin: str) -> LogLevel:
-        return self._per_plugin.get(plugin, self.default)
+        return self.per_plugin.get(plugin, self.default)
 
     def set_level(self, level: LogLevel, plugin: str | None = None) -> None:
         if plugin is None:
             self.default = level
-            self._per_plugin.clear()
+            self.per_plugin.clear()
         else:
-            self._per_plugin[plugin] = level
+            self.per_plugin[plugin] = level
 
 
 class CollectingLogSink:
@@ -72,7 +72,8 @@ class CollectingLogSink:
             self.entries.append(LogEntry(plugin, entry_level, message))
 
     def level(self, plugin: str) -> LogLevel:
-        return self._thresholds.level(plugin)
+        t = self._thresholds  # asked before every plugin log line: one call, not two
+        return t.per_plugin.get(plugin, t.default)
 
     def set_level(self, level: LogLevel, plugin: str | None = None) -> None:
         """Set the threshold for ``plugin``, or for every plugin when ``plugin`` is ``None``."""
@@ -109,7 +110,8 @@ class StreamLogSink:
             stream.flush()
 
     def level(self, plugin: str) -> LogLevel:
-        return self._thresholds.level(plugin)
+        t = self._thresholds  # asked before every plugin log line: one call, not two
+        return t.per_plugin.get(plugin, t.default)
 
     def set_level(self, level: LogLevel, plugin: str | None = None) -> None:
         self._thresholds.set_level(level, plugin)

@@ -31,9 +31,31 @@ def _entry(name: str, restype: Any, argtypes: list[Any] | None) -> Any:
 
 
 #: ``size_t cb(void *env, wasmtime_caller_t *caller, wasmtime_val_raw_t *args_and_results, size_t n)``.
-#: Arguments are read as u32 words: the i32 in slot ``k`` is word ``4k`` (a val_raw is 16 bytes);
-#: an i64 is words ``4k`` and ``4k+1``. The callback returns 0, or a ``wasm_trap_t*`` to trap.
-HOST_CALLBACK = CFUNCTYPE(c_size_t, c_void_p, c_void_p, POINTER(c_uint32), c_size_t)
+#: ``args_and_results`` arrives as an address (see ``ArgsViews``); its slots are read as u32 words:
+#: the i32 in slot ``k`` is word ``4k`` (a val_raw is 16 bytes), an i64 is words ``4k`` and
+#: ``4k+1``. The callback returns 0, or a ``wasm_trap_t*`` to trap.
+HOST_CALLBACK = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_size_t)
+
+#: Words a view of ``args_and_results`` spans: 16 slots, more than any import's parameters (12).
+ARGS_VIEW_WORDS = 64
+#: Distinct ``args_and_results`` addresses (guest stack depths, threads) remembered per VM.
+ARGS_VIEWS_MAX = 256
+
+
+class ArgsViews(dict[int, memoryview]):
+    """u32 memoryviews of wasmtime's ``args_and_results`` arrays, by address.
+
+    wasmtime hands every host call a pointer into its own stack, so the same few addresses come
+    back call after call: a view built once per address is cheaper than the pointer object ctypes
+    would build per call, and indexes faster. A view is only read while its address is the
+    current call's array, and only within that call's own slots."""
+
+    def view(self, address: int) -> memoryview:
+        if len(self) >= ARGS_VIEWS_MAX:
+            self.clear()
+        words = (c_uint32 * ARGS_VIEW_WORDS).from_address(address)
+        view = self[address] = memoryview(words).cast("B").cast("I")
+        return view
 
 #: ``wasmtime_error_t* cb(wasmtime_context_t*, void *data, uint64_t *delta, uint8_t *kind)``.
 EPOCH_CALLBACK = CFUNCTYPE(c_size_t, c_void_p, c_void_p, POINTER(c_uint64), POINTER(c_uint8))

@@ -231,7 +231,8 @@ class PluginVM:
     # ------------------------------------------------------------------------------------------
     def _instantiate(self, module: CompiledModule, store: wasmtime.Store) -> wasmtime.Instance:
         traced = self._tracer is not None
-        pre, self._host_callbacks = module._instance_pre(lambda fn: host_callback(self, fn, traced))
+        views = native.ArgsViews()
+        pre, self._host_callbacks = module._instance_pre(lambda fn: host_callback(self, fn, traced, views))
         self._deadline_epoch = self._ticker.epoch + self._deadline_ticks
         try:
             return pre.instantiate(store)
@@ -404,7 +405,7 @@ class PluginVM:
             ctx = found
         raw = f.raw
         for i, v in enumerate(args):
-            raw[4 * i] = v
+            raw[4 * i] = v & 0xFFFFFFFF  # the i32's bits, as a ctypes c_int32 would keep them
         result = self._invoke(f, ctx)
         return result if f.has_result else None
 
@@ -427,7 +428,7 @@ class PluginVM:
         self.effective = outer
         if err or self._trap.value:
             self._fail(f.name, err)
-        return f.raw[0]
+        return f.result[0]
 
     def _call1(self, f: GuestFunc | None, ctx: Context) -> int:
         if f is None:
@@ -474,7 +475,7 @@ class PluginVM:
         err = _call(*f.cargs)
         if err or self._trap2.value:
             self._nested_failure(f.name, err)
-        return raw[0] & 0xFFFFFFFF
+        return raw[0]
 
     def _on_epoch_deadline(self, _ctx: int, _data: int, delta: Any, kind: Any) -> int:
         """Epoch callback: extend to this call's deadline, or stop the guest once it has passed."""
@@ -651,7 +652,7 @@ class PluginVM:
             return
         self.foreign_args = BodyBuffer(args, mutable=False)
         try:
-            self._call3(self._f_foreign, root, function_id, len(args))
+            self._call3(self._f_foreign, root, function_id & 0xFFFFFFFF, len(args))
         except PluginRuntimeError as exc:
             self._report_async_failure(exc)
         finally:
@@ -703,7 +704,7 @@ class PluginVM:
         err = _call(*f.cargs)
         if err or self._trap2.value:
             self._nested_failure(f.name, err)
-        p = raw[0] & 0xFFFFFFFF
+        p = raw[0]
         if p == 0:
             return 6  # INVALID_MEMORY_ACCESS: allocation failed
         if p + n > mem.size:  # the allocator may have grown memory

@@ -187,7 +187,7 @@ class Exchange:
         if stream is not None:
             if trailers:
                 stream.request_trailers(HeaderMap.from_lowered([(k.lower(), v) for k, v in trailers]))
-            elif self.has_body:
+            elif self.req_chunked or self.req_length > 0:
                 stream.request_data(b"", True)
             self._drain()
             return
@@ -305,7 +305,7 @@ class Exchange:
             cs.rq_by_class[min(status // 100, 5)] += 1
         stream = self.stream
         if stream is not None:
-            pairs = [(b":status", b"%d" % status)]
+            pairs = [(b":status", _STATUS_BYTES.get(status) or b"%d" % status)]
             pairs += [(lk, v) for k, v in headers if (lk := k.lower()) not in HOP_BY_HOP]
             stream.response_headers(HeaderMap.from_lowered(pairs), length == 0)
             self._drain()
@@ -512,7 +512,9 @@ class Exchange:
         if self.stream is not None:
             self._end_chain()
         # A request body still arriving cannot be skipped cheaply: close instead.
-        self.conn.exchange_done(self, self.resp_close or (not self.req_done and self.has_body))
+        self.conn.exchange_done(
+            self, self.resp_close or (not self.req_done and (self.req_chunked or self.req_length > 0))
+        )
 
     def _flush(self) -> None:
         conn = self.conn
@@ -585,19 +587,22 @@ class Exchange:
         if stream is None:
             return
         events = stream.events()
-        if not events:
+        if not events or self.done:
+            return
+        if len(events) == 1:  # the usual case: one input, one output
+            ev = events[0]
+            handler = _ON_EVENT.get(type(ev)) or _event_handler(ev)
+            if handler is not None:
+                handler(self, ev, events, 1)
             return
         n = len(events)
         i = 0
         while i < n and not self.done:
             ev = events[i]
             i += 1
-            handler = _ON_EVENT.get(type(ev))
-            if handler is None:
-                handler = _event_handler(ev)
-                if handler is None:
-                    continue
-            handler(self, ev, events, i)
+            handler = _ON_EVENT.get(type(ev)) or _event_handler(ev)
+            if handler is not None:
+                handler(self, ev, events, i)
 
     def _ev_request_data(self, ev: SendRequestData, events: list[Event], i: int) -> None:
         if self.cluster is None or self.up_done:
@@ -722,6 +727,7 @@ _NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length"}
 #: Request fields the chain does not see (``host`` becomes ``:authority``; ``te: trailers`` stays).
 _NOT_TO_CHAIN = HOP_BY_HOP | {b"host", b"expect"}
 _XFP_HTTP = (b"x-forwarded-proto", b"http")
+_STATUS_BYTES = {code: b"%d" % code for code in range(100, 600)}
 
 
 def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], int]:
@@ -730,17 +736,17 @@ def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], 
     pseudo: dict[bytes, bytes] = {}
     lines: list[bytes] = []
     length = -1
-    for nv in headers:
-        name = nv[0]
-        if name in _NOT_FORWARDED:
-            if name == b"content-length":
-                value = nv[1]
-                length = int(value) if value.isdigit() else -1
-        elif name[:1] == b":":
+    for field in headers:
+        name = field[0]
+        if name[:1] == b":":
             if name not in pseudo:
-                pseudo[name] = nv[1]
+                pseudo[name] = field[1]
+        elif name in _NOT_FORWARDED:
+            if name == b"content-length":
+                value = field[1]
+                length = int(value) if value.isdigit() else -1
         else:
-            lines.append(b"%s: %s\r\n" % nv)
+            lines.append(b"%s: %s\r\n" % field)
     return pseudo, lines, length
 
 
@@ -791,7 +797,7 @@ _ON_EVENT: dict[type[Event], Callable[[Exchange, Any, list[Event], int], None]] 
 }
 
 
-def _event_handler(ev: Event) -> Callable[[Exchange, Any, list[Event], int], None] | None:
+def _event_handler(ev: object) -> Callable[[Exchange, Any, list[Event], int], None] | None:
     """The handler of an event whose exact type is not in ``_ON_EVENT`` (a subclass)."""
     for cls, handler in _ON_EVENT.items():
         if isinstance(ev, cls):

@@ -66,7 +66,6 @@ class UpstreamConnection(asyncio.Protocol):
         "_in_trailers",
         "_length",
         "_status_reason",
-        "_trailers",
         "endpoint",
         "express",
         "handler",
@@ -76,6 +75,7 @@ class UpstreamConnection(asyncio.Protocol):
         "parser",
         "pool",
         "raw_head",
+        "raw_wanted",
         "response_started",
         "reused",
         "stats",
@@ -97,8 +97,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = True
         self.response_started = False
         self.wbuf: list[bytes] = []
+        #: The fields of the response head, then (once the head is handed over) its trailers.
         self._headers: list[tuple[bytes, bytes]] = []
-        self._trailers: list[tuple[bytes, bytes]] | None = None
         self._in_trailers = False
         self._status_reason = b""
         self._close_delimited = False
@@ -113,6 +113,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.raw_head: bytes | None = None
         #: The handler takes complete simple responses through ``on_upstream_express``.
         self.express = False
+        #: The handler forwards the head as received when it can (``raw_head``).
+        self.raw_wanted = False
         #: Names (as received) of hop-by-hop fields in the current response head.
         self.hop_names: list[bytes] | None = None
 
@@ -174,10 +176,10 @@ class UpstreamConnection(asyncio.Protocol):
     def attach(self, handler: UpstreamHandler, *, head_request: bool, express: bool = False) -> None:
         self.handler = handler
         self.head_request = head_request
+        self.raw_wanted = express
         self.express = express and not head_request
         self.response_started = False
         self._headers = []
-        self._trailers = None
         self._in_trailers = False
 
     def flush(self) -> None:
@@ -196,7 +198,6 @@ class UpstreamConnection(asyncio.Protocol):
     # -- httptools callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._headers = []
-        self._trailers = None
         self._in_trailers = False
         self._length = -1
         self._chunked = False
@@ -209,13 +210,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._status_reason = status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._in_trailers:
-            if self._trailers is None:
-                self._trailers = []
-            self._trailers.append((name, value))
-            return
         self._headers.append((name, value))
-        if len(name) in _WATCHED_LENGTHS:
+        if len(name) in _WATCHED_LENGTHS and not self._in_trailers:
             lk = name.lower()
             if lk == b"content-length":
                 self._length = int(value)
@@ -234,24 +230,27 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = parser.should_keep_alive()
         length = self._length
         chunked = self._chunked
+        headers = self._headers
+        self._headers = []  # trailers, if any
         self._in_trailers = True
         self.response_started = True
-        if self.head_request or status in (204, 304):
+        if self.head_request or status == 204 or status == 304:
             length = 0 if length < 0 or self.head_request else length
         self._close_delimited = length < 0 and not chunked
         h = self.handler
         if h is None:
             return
-        # The head exactly as received, when this read holds all of it: the proxy's fast path
-        # forwards it (minus hop-by-hop lines) instead of serializing every field again.
-        chunk = self._head_chunk
         raw = None
-        if chunk is not None and chunk is self._chunk and chunk.startswith(b"HTTP/1.1 "):
-            end = chunk.find(b"\r\n\r\n")
-            if end > 0:
-                raw = chunk[: end + 2]
+        if self.raw_wanted:
+            # The head exactly as received, when this read holds all of it: the proxy's fast
+            # path forwards it (minus hop-by-hop lines) instead of serializing every field again.
+            chunk = self._head_chunk
+            if chunk is not None and chunk is self._chunk and chunk.startswith(b"HTTP/1.1 "):
+                end = chunk.find(b"\r\n\r\n")
+                if end > 0:
+                    raw = chunk[: end + 2]
         self.raw_head = raw
-        h.on_upstream_headers(status, self._status_reason, self._headers, length, chunked)
+        h.on_upstream_headers(status, self._status_reason, headers, length, chunked)
         if self.head_request:
             # httptools cannot skip a HEAD response's declared body: finish here and retire the
             # connection instead of reusing it.
@@ -267,7 +266,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._between = True
         if not self.response_started:
             return  # end of an interim 1xx response
-        self._finish(self._trailers)
+        self._finish(self._headers or None)
 
     def _finish(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
         h = self.handler
