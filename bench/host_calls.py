@@ -13,7 +13,9 @@ Rows:
 
 Each row is the best and the median of ``--repeat`` runs, in wall time and in CPU time of this
 thread (``time.thread_time``); CPU time is what the host costs, wall time also shows contention.
-Usage: ``.venv/bin/python bench/host_calls.py [--repeat 9] [--requests 5000]``.
+``--instructions`` adds, for the empty calls and the request, the instructions per operation that
+valgrind's callgrind counts (``bench/instructions.py``: slow, but the same on a loaded machine).
+Usage: ``.venv/bin/python bench/host_calls.py [--repeat 9] [--requests 5000] [--instructions]``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import gc
 import json
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,10 +178,19 @@ def request_row(runtime: WasmRuntime, requests: int, repeat: int) -> Row:
     return ("header-modifier: one request, all callbacks (11 host calls + 3 guest mallocs)", walls, cpus)
 
 
+#: Rows with an instruction count (``bench/instructions.py`` case names).
+INSTRUCTION_CASES = {
+    "one empty wasm call (StreamContext.on_log)": "wasm-call",
+    "one empty host call (WASI sched_yield)": "host-call",
+    "header-modifier: one request, all callbacks (11 host calls + 3 guest mallocs)": "hm-host",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (callgrind)")
     args = parser.parse_args()
     runtime = WasmRuntime()
     rows = loop_rows(runtime, args.repeat)
@@ -190,13 +202,24 @@ def main() -> None:
         f"wasmtime 50.0.1, best / median of {args.repeat} runs, µs"
     )
     print()
-    print("| measure | CPU best | CPU median | wall best | wall median |")
-    print("|---|---:|---:|---:|---:|")
+    if args.instructions:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from instructions import instructions_per_op
+
+        print("| measure | CPU best | CPU median | wall best | wall median | instructions |")
+        print("|---|---:|---:|---:|---:|---:|")
+    else:
+        print("| measure | CPU best | CPU median | wall best | wall median |")
+        print("|---|---:|---:|---:|---:|")
     for label, walls, cpus in rows:
-        print(
+        line = (
             f"| {label} | {min(cpus):.2f} | {statistics.median(cpus):.2f} | "
             f"{min(walls):.2f} | {statistics.median(walls):.2f} |"
         )
+        if args.instructions:
+            case = INSTRUCTION_CASES.get(label)
+            line += f" {instructions_per_op(case):,.0f} |" if case else " |"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

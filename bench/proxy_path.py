@@ -20,7 +20,6 @@ difference between two counts is the per-request instruction count).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import pstats
 import sys
@@ -136,7 +135,8 @@ class Driver:
         self.down = DownstreamConnection(lc)
         self.dt = MemTransport()
         self.down.connection_made(self.dt)  # type: ignore[arg-type]
-        self.up = UpstreamConnection(proc.sidecar.pool, cluster.pool_keys[0], proc.sidecar.cluster_stats(cluster))
+        stats = proc.sidecar.cluster_stats(cluster)
+        self.up = UpstreamConnection(proc.sidecar.pool, cluster.pool_keys[0], stats)
         self.ut = MemTransport()
         self.up.connection_made(self.ut)  # type: ignore[arg-type]
         proc.sidecar.pool.release(self.up)

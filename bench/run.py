@@ -12,10 +12,18 @@ Targets, each measured with the same wrk settings:
 
 Pinning (``taskset``): the proxy under test runs alone on core 1; wrk and the upstream share core 0,
 so proxies are compared per core. Besides requests/s the table shows the proxy's CPU time per
-request (from /proc), which is less sensitive to the load generator's share of core 0.
+request (user + system time from /proc over the requests wrk completed), which is much less
+sensitive than requests/s to other jobs on a shared machine: they take CPU away from the proxy
+(fewer requests/s) without changing what one request costs it.
 
-Usage: ``python bench/run.py [--duration 10] [--connections 50] [--no-write]``; ``make bench``
-runs it and rewrites the "Sidecar throughput" section of docs/performance.md.
+Made for a noisy machine: every target is started first, then measured in interleaved rounds (the
+order rotates from round to round), and the table shows medians, with the spread of the CPU
+column across rounds; each round's figures are printed as they come. The load average before and
+after goes into the table's header line. Everything runs on 127.0.0.1 and stops by itself.
+
+Usage: ``python bench/run.py [--duration 5] [--rounds 3] [--connections 50] [--only ...]
+[--no-write]``; ``make bench`` runs it and rewrites the "Sidecar throughput" section of
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -63,9 +71,18 @@ def pinned(core: str, argv: list[str]) -> list[str]:
     return (["taskset", "-c", core] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []) + argv
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:  # pragma: no cover - not Linux
+        return "?"
 
 
 def nginx_bin() -> str:
@@ -141,6 +158,19 @@ def sidecar_dir(d: Path, upstream: int, plugins: list[tuple[str, str]]) -> Path:
 
 
 @dataclass
+class Sample:
+    """One wrk run against one target."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    #: Proxy CPU µs per request (user + system) and its user part; None without a proxy process.
+    cpu_us: float | None
+    user_us: float | None
+
+
+@dataclass
 class Result:
     name: str
     rps: float
@@ -148,6 +178,9 @@ class Result:
     p99_ms: float
     errors: int
     cpu_us: float | None
+    user_us: float | None
+    cpu_min: float | None
+    cpu_max: float | None
 
 
 def parse_latency(text: str, pct: str) -> float:
@@ -168,19 +201,21 @@ def wrk(port: int, duration: int, connections: int) -> tuple[str, float]:
     return out, float(m.group(1)) if m else 0.0
 
 
-def measure_once(
-    port: int, pid: int | None, duration: int, connections: int
-) -> tuple[float, float, float, int, float | None]:
-    c0 = cpu_seconds(pid) if pid else 0.0
+def measure_once(port: int, pid: int | None, duration: int, connections: int) -> Sample:
+    u0, s0 = cpu_seconds(pid) if pid else (0.0, 0.0)
     out, rps = wrk(port, duration, connections)
-    c1 = cpu_seconds(pid) if pid else 0.0
+    u1, s1 = cpu_seconds(pid) if pid else (0.0, 0.0)
     errors = sum(int(m.group(1)) for m in re.finditer(r"Non-2xx or 3xx responses:\s+(\d+)", out))
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
-    total = rps * duration
-    cpu_us = (c1 - c0) / total * 1e6 if pid and total else None
-    return rps, parse_latency(out, "50"), parse_latency(out, "99"), errors, cpu_us
+    done = re.search(r"(\d+) requests in", out)
+    total = int(done.group(1)) if done else rps * duration
+    cpu_us = user_us = None
+    if pid and total:
+        cpu_us = ((u1 - u0) + (s1 - s0)) / total * 1e6
+        user_us = (u1 - u0) / total * 1e6
+    return Sample(rps, parse_latency(out, "50"), parse_latency(out, "99"), errors, cpu_us, user_us)
 
 
 def median(xs: list[float]) -> float:
@@ -238,23 +273,29 @@ def start_sidecar(mesh: Path, d: Path) -> tuple[Proc, int]:
     raise RuntimeError(f"sidecar did not start; see {d / (mesh.name + '.log')}")
 
 
-def render(results: list[Result], args: argparse.Namespace, command: str) -> str:
+def render(results: list[Result], args: argparse.Namespace, command: str, load: tuple[str, str]) -> str:
     nginx = next((r.rps for r in results if r.name.startswith("nginx")), 0.0)
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}), wrk 1 thread, "
         f"{args.connections} connections; {args.rounds} interleaved rounds of {args.duration} s per target "
-        "(medians shown; errors summed), after a 1 s warm-up.",
-        "Upstream: nginx `return 200` (core 0, shared with wrk); each proxy pinned alone to core 1.",
+        "(medians shown; errors summed), after a 1 s warm-up. "
+        f"Load average {load[0]} before, {load[1]} after.",
+        "Upstream: nginx `return 200` (core 0, shared with wrk); each proxy pinned alone to core 1. "
+        "CPU = the proxy process's user + system time per request (median, and the range over rounds).",
         "",
-        "| target | requests/s | vs nginx | p50 ms | p99 ms | errors | proxy CPU µs/request |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | requests/s | vs nginx | p50 ms | p99 ms | errors | proxy CPU µs/request | (range) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         share = f"{r.rps / nginx * 100:.0f}%" if nginx and not r.name.startswith("direct") else "—"
         cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "—"
+        spread = "—"
+        if r.cpu_min is not None and r.cpu_max is not None:
+            spread = f"{r.cpu_min:.0f}–{r.cpu_max:.0f}"
         lines.append(
-            f"| {r.name} | {r.rps:,.0f} | {share} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {cpu} |"
+            f"| {r.name} | {r.rps:,.0f} | {share} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {cpu} "
+            f"| {spread} |"
         )
     lines += ["", f"Command: `{command}`"]
     return "\n".join(lines) + "\n"
@@ -289,6 +330,8 @@ def main() -> int:
     )
     ap.add_argument("--no-write", action="store_true", help="print only; do not update docs/performance.md")
     args = ap.parse_args()
+    if args.rounds < 1 or args.duration < 1:
+        sys.exit("--rounds and --duration must be at least 1")
     for tool in ("wrk",):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: run `make system-deps`")
@@ -300,9 +343,10 @@ def main() -> int:
         return not only or n in only
 
     nginx = nginx_bin()
+    load_before = load_average()
     procs: list[Proc] = []
     # (key, label, port, pid): every target is started first, then measured in interleaved rounds
-    # (A B C D E, A B C D E, ...) so that changes in background load hit every target alike.
+    # (A B C D E, B C D E A, ...) so that changes in background load hit every target alike.
     targets: list[tuple[str, str, int, int | None]] = []
     with tempfile.TemporaryDirectory(prefix="wasmplugin-bench-") as tmp:
         d = Path(tmp)
@@ -338,35 +382,44 @@ def main() -> int:
                     proc, port = start_sidecar(sidecar_dir(d, up_port, plugins), d)
                     procs.append(proc)
                     targets.append((key, label, port, proc.p.pid))
-            samples: dict[str, list[tuple[float, float, float, int, float | None]]] = {
-                k: [] for k, *_ in targets
-            }
+            samples: dict[str, list[Sample]] = {k: [] for k, *_ in targets}
             for _, _, port, _ in targets:
-                wrk(port, 1, args.connections)  # warm-up: connections, pools, JIT-free caches
+                wrk(port, 1, args.connections)  # warm-up: connections, pools, caches
             for r in range(args.rounds):
-                for key, label, port, pid in targets:
-                    samples[key].append(measure_once(port, pid, args.duration, args.connections))
-                    rps = samples[key][-1][0]
-                    print(f"round {r + 1}/{args.rounds}: {label}: {rps:,.0f} requests/s", flush=True)
+                # Rotate the order so that no target always runs right after the same neighbour.
+                shift = r % len(targets)
+                for key, label, port, pid in targets[shift:] + targets[:shift]:
+                    sample = measure_once(port, pid, args.duration, args.connections)
+                    samples[key].append(sample)
+                    cpu = ""
+                    if sample.cpu_us is not None and sample.user_us is not None:
+                        cpu = f", {sample.cpu_us:.0f} µs CPU/request (user {sample.user_us:.0f})"
+                    rps = f"{sample.rps:,.0f} requests/s"
+                    print(f"round {r + 1}/{args.rounds}: {label}: {rps}{cpu}", flush=True)
         finally:
             for p in procs:
                 p.stop()
+    load_after = load_average()
     results = []
     for key, label, _, _pid in targets:
         xs = samples[key]
-        cpu = [x[4] for x in xs if x[4] is not None]
+        cpu = [x.cpu_us for x in xs if x.cpu_us is not None]
+        user = [x.user_us for x in xs if x.user_us is not None]
         results.append(
             Result(
                 label,
-                median([x[0] for x in xs]),
-                median([x[1] for x in xs]),
-                median([x[2] for x in xs]),
-                sum(x[3] for x in xs),
+                median([x.rps for x in xs]),
+                median([x.p50_ms for x in xs]),
+                median([x.p99_ms for x in xs]),
+                sum(x.errors for x in xs),
                 median(cpu) if cpu else None,
+                median(user) if user else None,
+                min(cpu) if cpu else None,
+                max(cpu) if cpu else None,
             )
         )
     command = "make bench  # = .venv/bin/python bench/run.py " + " ".join(sys.argv[1:])
-    table = render(results, args, command.strip())
+    table = render(results, args, command.strip(), (load_before, load_after))
     print()
     print(table)
     if not args.no_write and not only:

@@ -21,11 +21,14 @@ def _lower(name: bytes) -> bytes:
 class HeaderMap:
     """Mutable, ordered, case-insensitive multimap of ``bytes`` names to ``bytes`` values."""
 
-    __slots__ = ("_entries", "_frozen")
+    __slots__ = ("_entries", "frozen")
 
     def __init__(self, entries: Iterable[tuple[bytes | str, bytes | str]] = ()) -> None:
         self._entries: list[Pair] = []
-        self._frozen = False
+        #: Read-only (e.g. request headers in on_log, http_call response headers): writers check
+        #: it and answer BAD_ARGUMENT. Set by :meth:`freeze` (a plain attribute: the hot path
+        #: reads it on every header write and sets it on every stream end).
+        self.frozen = False
         for k, v in entries:
             self.add(k, v)
 
@@ -35,7 +38,7 @@ class HeaderMap:
         """Adopt ``pairs`` whose names are already lower-case (parser fast path), without copying."""
         m = cls.__new__(cls)
         m._entries = pairs
-        m._frozen = False
+        m.frozen = False
         return m
 
     def copy(self) -> HeaderMap:
@@ -43,11 +46,7 @@ class HeaderMap:
 
     def freeze(self) -> None:
         """Make the map read-only (e.g. request headers in on_log, http_call response headers)."""
-        self._frozen = True
-
-    @property
-    def frozen(self) -> bool:
-        return self._frozen
+        self.frozen = True
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, name: bytes | str) -> bytes | None:

@@ -466,7 +466,7 @@ class HttpStream:
         self.completed_ns = self.chain.clock.monotonic_ns()
         for m in (self.req_headers, self.req_trailers, self.resp_headers, self.resp_trailers):
             if m is not None:
-                m.freeze()
+                m.frozen = True  # m.freeze(), without a call per map
         self._logging = True
         self._pending = None
         if len(filters) == 1 and filters[0].ctx is not None:

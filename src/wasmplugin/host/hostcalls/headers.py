@@ -94,7 +94,7 @@ def proxy_add_header_map_value(vm: PluginVM, a: Args) -> int:
         hmap = host.header_map(map_type) if host is not None else None
     else:
         hmap = vm.header_map(map_type)
-    if hmap is None or hmap._frozen:
+    if hmap is None or hmap.frozen:
         return BAD_ARGUMENT
     view = mem.view
     hmap.add_bytes(view[kp : kp + kn].tobytes(), view[vp : vp + vn].tobytes())
