@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from instructions import (  # noqa: E402  (bench/ is not a package)
+from instructions import (
     CONFIG,
     HEADER_MODIFIER,
     REQ,
@@ -42,13 +42,13 @@ from instructions import (  # noqa: E402  (bench/ is not a package)
     runtime_for_bench,
 )
 
-from wasmplugin.abi.enums import LogLevel  # noqa: E402
-from wasmplugin.abi.headers import HeaderMap  # noqa: E402
-from wasmplugin.chain import FilterChain  # noqa: E402
-from wasmplugin.host.logsink import CollectingLogSink  # noqa: E402
-from wasmplugin.host.settings import PluginSettings  # noqa: E402
-from wasmplugin.host.simplehost import SimpleStreamHost, make_services  # noqa: E402
-from wasmplugin.host.vm import PluginVM  # noqa: E402
+from wasmplugin.abi.enums import LogLevel
+from wasmplugin.abi.headers import HeaderMap
+from wasmplugin.chain import FilterChain
+from wasmplugin.host.logsink import CollectingLogSink
+from wasmplugin.host.settings import PluginSettings
+from wasmplugin.host.simplehost import SimpleStreamHost, make_services
+from wasmplugin.host.vm import PluginVM
 
 
 def per_request_us(case: Case, n: int, repeat: int) -> float:
@@ -118,11 +118,14 @@ def main() -> None:
         hm_chain.close()
         runtime.close()
 
+    def count(case: str) -> Callable[[], str]:
+        return lambda: f"{instructions_per_op(case):,.0f}"
+
     rows: list[tuple[str, float, Callable[[], str]]] = [
         ("zero plugins, passthrough (transport skips the chain)", 0.0, lambda: "0"),
-        ("zero plugins, through a stream", zero, lambda: f"{instructions_per_op('chain-0'):,.0f}"),
-        ("one no-op plugin (chain bookkeeping only)", noop, lambda: f"{instructions_per_op('chain-noop'):,.0f}"),
-        ("header-modifier: chain + host", total, lambda: f"{instructions_per_op('hm-chain'):,.0f}"),
+        ("zero plugins, through a stream", zero, count("chain-0")),
+        ("one no-op plugin (chain bookkeeping only)", noop, count("chain-noop")),
+        ("header-modifier: chain + host", total, count("hm-chain")),
         ("header-modifier: host alone (same callbacks on the VM)", alone, lambda: "—"),
         ("header-modifier: chain's own cost", total - alone, lambda: "—"),
     ]

@@ -138,7 +138,7 @@ def _loop_vm() -> tuple[PluginVM, StreamContext]:
 
 
 def case_wasm_call() -> Case:
-    vm, stream = _loop_vm()
+    _vm, stream = _loop_vm()  # the stream context keeps its VM alive
     on_log = stream.on_log
 
     def run(n: int) -> None:

@@ -116,6 +116,8 @@ def _traced(vm: PluginVM, fn: HostFunction, views: native.ArgsViews) -> Any:
 def host_callback(vm: PluginVM, fn: HostFunction, traced: bool, views: native.ArgsViews) -> Any:
     """The ctypes callback for ``fn`` bound to ``vm`` (keep it referenced while the store lives);
     ``views``: the VM's cache of argument views."""
+    # With a parameter or a result, wasmtime always passes a real args_and_results array.
+    assert fn.params or fn.results, f"{fn.name}: a host function without parameters or results"
     return native.HOST_CALLBACK(_traced(vm, fn, views) if traced else _body(vm, fn, views))
 
 

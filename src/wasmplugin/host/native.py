@@ -57,6 +57,7 @@ class ArgsViews(dict[int, memoryview]):
         view = self[address] = memoryview(words).cast("B").cast("I")
         return view
 
+
 #: ``wasmtime_error_t* cb(wasmtime_context_t*, void *data, uint64_t *delta, uint8_t *kind)``.
 EPOCH_CALLBACK = CFUNCTYPE(c_size_t, c_void_p, c_void_p, POINTER(c_uint64), POINTER(c_uint8))
 

@@ -347,9 +347,16 @@ class PluginVM:
         root = self.root
         if root is None:
             raise RuntimeError("PluginVM.create_stream() before start()")
-        ctx = StreamContext(self, self._take_context_id(), root, host)
-        self.contexts[ctx.context_id] = ctx
-        self._call2(self._f_context_create, ctx, root.context_id)
+        cid = self._next_context_id  # self._take_context_id(), inlined (once per request)
+        self._next_context_id = cid + 1
+        ctx = StreamContext(self, cid, root, host)
+        self.contexts[cid] = ctx
+        f = self._f_context_create
+        if f is not None:  # self._call2(f, ctx, root.context_id), inlined
+            raw = f.raw
+            raw[0] = cid
+            raw[4] = root.context_id
+            self._invoke(f, ctx)
         ctx.created = True
         return ctx
 
