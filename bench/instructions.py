@@ -12,6 +12,8 @@ Cases (the same operations as ``bench/host_calls.py`` and ``bench/chain.py``):
 * ``host-call``   one empty host call (a guest loop calling WASI ``sched_yield``);
 * ``hm-host``     one header-modifier request driven directly on the VM (create_stream, request
                   headers, response headers, on_log, on_done, on_delete; blog configuration);
+* ``floor``       the same calls on a stand-in stream that only makes the three events a request
+                  produces: the part of the chain rows any transport pays (loop, calls, events);
 * ``chain-0``     a request through an ``HttpStream`` of a chain with no plugin;
 * ``chain-noop``  the same through one plugin whose stream context does nothing;
 * ``hm-chain``    the same through the header-modifier (chain + host).
@@ -44,6 +46,7 @@ import wasmtime
 from wasmplugin.abi.enums import LogLevel
 from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.chain import FilterChain, PluginRuntime
+from wasmplugin.chain.api import SendRequestHeaders, SendResponseData, SendResponseHeaders
 from wasmplugin.chain.build import PluginToLoad, build_chain
 from wasmplugin.host.contexts import StreamContext
 from wasmplugin.host.logsink import CollectingLogSink
@@ -83,6 +86,7 @@ COUNTS = {
     "wasm-call": (1000, 11000),
     "host-call": (1000, 21000),
     "hm-host": (200, 2200),
+    "floor": (1000, 11000),
     "chain-0": (1000, 11000),
     "chain-noop": (1000, 11000),
     "hm-chain": (200, 2200),
@@ -91,6 +95,7 @@ LABELS = {
     "wasm-call": "one empty wasm call",
     "host-call": "one empty host call",
     "hm-host": "header-modifier request, host alone",
+    "floor": "stand-in stream making the same events (harness floor)",
     "chain-0": "zero plugins, through an HttpStream",
     "chain-noop": "one no-op plugin (chain bookkeeping)",
     "hm-chain": "header-modifier request, chain + host",
@@ -191,7 +196,7 @@ def case_hm_host() -> Case:
     return prepare, run
 
 
-def chain_case(chain: FilterChain) -> Case:
+def chain_case(chain: FilterChain | FloorChain) -> Case:
     """One request through ``chain``: headers-only GET, 200 with a 5-byte body, ``complete()``.
     Header maps are built beforehand (a transport builds them with or without a chain)."""
     maps: list[tuple[HeaderMap, HeaderMap]] = []
@@ -214,6 +219,37 @@ def chain_case(chain: FilterChain) -> Case:
             raise SystemExit(f"the request failed: {s.error or s.local_reply_sent}")
 
     return prepare, run
+
+
+class FloorStream:
+    """Stand-in for a stream: takes the same calls and makes the same three events, nothing else."""
+
+    error = None
+    local_reply_sent = None
+
+    def __init__(self) -> None:
+        self._events: list[object] = []
+
+    def request_headers(self, headers: HeaderMap, end_stream: bool) -> None:
+        self._events.append(SendRequestHeaders(headers, end_stream))
+
+    def response_headers(self, headers: HeaderMap, end_stream: bool) -> None:
+        self._events.append(SendResponseHeaders(headers, end_stream))
+
+    def response_data(self, data: bytes, end_stream: bool) -> None:
+        self._events.append(SendResponseData(data, end_stream))
+
+    def events(self) -> list[object]:
+        ev, self._events = self._events, []
+        return ev
+
+    def complete(self) -> None:
+        pass
+
+
+class FloorChain:
+    def new_stream(self) -> FloorStream:
+        return FloorStream()
 
 
 class NoopContext:
@@ -270,6 +306,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "wasm-call": case_wasm_call,
     "host-call": case_host_call,
     "hm-host": case_hm_host,
+    "floor": lambda: chain_case(FloorChain()),
     "chain-0": lambda: chain_case(FilterChain()),
     "chain-noop": lambda: chain_case(noop_chain()),
     "hm-chain": lambda: chain_case(header_modifier_chain(runtime_for_bench())),

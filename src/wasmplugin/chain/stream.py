@@ -585,11 +585,13 @@ class HttpStream:
             leg.state = STREAMING
             leg.phase = PH_HEADERS
             # as _call_trailers, inlined: this runs for every plugin on every request
-            callback = ctx.on_request_headers if d == REQUEST else ctx.on_response_headers
             self._in_cb = True
             t0 = _perf_ns()
             try:
-                rc = callback(len(headers), eos)
+                if d == REQUEST:
+                    rc = ctx.on_request_headers(len(headers), eos)
+                else:
+                    rc = ctx.on_response_headers(len(headers), eos)
             except PluginRuntimeError as err:
                 rc = self._call_failed(af, err, t0)
             else:
@@ -657,11 +659,13 @@ class HttpStream:
                 leg.eos = eos
                 leg.phase = PH_BODY
                 # as _call_trailers, inlined
-                callback = ctx.on_request_body if d == REQUEST else ctx.on_response_body
                 self._in_cb = True
                 t0 = _perf_ns()
                 try:
-                    rc = callback(size, eos)
+                    if d == REQUEST:
+                        rc = ctx.on_request_body(size, eos)
+                    else:
+                        rc = ctx.on_response_body(size, eos)
                 except PluginRuntimeError as err:
                     rc = self._call_failed(af, err, t0)
                 else:
