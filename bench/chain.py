@@ -1,6 +1,9 @@
 """µs per request through the filter chain alone (no sockets): ``python bench/chain.py``.
 
 Rows:
+* harness floor — the same calls on a stand-in stream that only makes the request's three events:
+  what the loop, the calls and the events cost whatever the chain does (subtract it from the
+  next rows for the chain's own cost);
 * zero plugins, passthrough — what a transport pays when it sees ``chain.passthrough`` and skips
   the chain (nothing);
 * zero plugins, through a stream — ``chain.new_stream()`` of an empty chain (a ``PassthroughStream``):
@@ -36,6 +39,7 @@ from instructions import (
     REQ,
     RESP,
     Case,
+    FloorChain,
     chain_case,
     header_modifier_chain,
     instructions_per_op,
@@ -113,8 +117,8 @@ def main() -> None:
     vm.start()
     n_wasm = max(args.n // 4, 1000)
     try:
-        empty, noop_case = chain_case(FilterChain()), chain_case(noop_chain())
-        zero, noop = per_request_us([empty, noop_case], args.n, args.repeat)
+        cases = [chain_case(FloorChain()), chain_case(FilterChain()), chain_case(noop_chain())]
+        floor, zero, noop = per_request_us(cases, args.n, args.repeat)
         total, alone = per_request_us([chain_case(hm_chain), host_alone(vm)], n_wasm, args.repeat)
     finally:
         vm.close()
@@ -125,6 +129,7 @@ def main() -> None:
         return lambda: f"{instructions_per_op(case):,.0f}"
 
     rows: list[tuple[str, float, Callable[[], str]]] = [
+        ("harness floor (stand-in stream making the same events)", floor, count("floor")),
         ("zero plugins, passthrough (transport skips the chain)", 0.0, lambda: "0"),
         ("zero plugins, through a stream", zero, count("chain-0")),
         ("one no-op plugin (chain bookkeeping only)", noop, count("chain-noop")),

@@ -3,8 +3,10 @@
 Wall-clock and CPU-time figures on a shared 2-core machine swing by ±50 %; the number of instructions
 the process executes for one request does not. Each case below runs its operation ``count`` times
 after a warm-up; the orchestrator runs the case twice under ``valgrind --tool=callgrind`` (with a
-small and a large count) and divides the difference of the two instruction totals by the difference
-of the counts, which cancels start-up, compilation and warm-up.
+small and a large count, on the same prebuilt inputs, the garbage collector's existing objects
+frozen) and divides the difference of the main thread's instruction totals by the difference of
+the counts, which cancels start-up, compilation and warm-up. The epoch ticker thread is left out:
+it runs on wall time, which valgrind stretches by whatever the machine's load is.
 
 Cases (the same operations as ``bench/host_calls.py`` and ``bench/chain.py``):
 

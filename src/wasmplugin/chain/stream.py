@@ -588,10 +588,12 @@ class HttpStream:
             self._in_cb = True
             t0 = _perf_ns()
             try:
-                if d == REQUEST:
-                    rc = ctx.on_request_headers(len(headers), eos)
-                else:
-                    rc = ctx.on_response_headers(len(headers), eos)
+                n_headers = len(headers)
+                rc = (
+                    ctx.on_request_headers(n_headers, eos)
+                    if d == REQUEST
+                    else ctx.on_response_headers(n_headers, eos)
+                )
             except PluginRuntimeError as err:
                 rc = self._call_failed(af, err, t0)
             else:
@@ -662,10 +664,7 @@ class HttpStream:
                 self._in_cb = True
                 t0 = _perf_ns()
                 try:
-                    if d == REQUEST:
-                        rc = ctx.on_request_body(size, eos)
-                    else:
-                        rc = ctx.on_response_body(size, eos)
+                    rc = ctx.on_request_body(size, eos) if d == REQUEST else ctx.on_response_body(size, eos)
                 except PluginRuntimeError as err:
                     rc = self._call_failed(af, err, t0)
                 else:

@@ -343,19 +343,25 @@ class Exchange:
                 self.lc.pool.release(up)
             else:
                 up.abort()
-        if self.resp_close:
-            tail = b"connection: close\r\n\r\n"
-        elif not self.http11:
-            tail = b"connection: keep-alive\r\n\r\n"
-        else:
-            tail = CRLF
         self.resp_started = True
-        body = data[body_start:]
-        self.conn.wbuf.append(head + tail + body if len(body) < 65536 else head + tail)
-        if len(body) >= 65536:
-            self.conn.wbuf.append(body)
+        wbuf = self.conn.wbuf
+        if len(data) - body_start >= 65536:
+            wbuf.append(head + self._express_tail())
+            wbuf.append(data[body_start:])
+        elif self.resp_close or not self.http11:
+            wbuf.append(head + self._express_tail() + data[body_start:])
+        else:
+            wbuf.append(head + data[body_start - 2 :])  # the blank line and the body, as received
         self._complete()
         self._flush()
+
+    def _express_tail(self) -> bytes:
+        """The end of a forwarded response head: framing lines for this client, the blank line."""
+        if self.resp_close:
+            return b"connection: close\r\n\r\n"
+        if not self.http11:
+            return b"connection: keep-alive\r\n\r\n"  # an HTTP/1.0 client asked to keep it
+        return CRLF
 
     def _body_framing(self, parts: list[bytes]) -> None:
         """A response body of unknown length: chunked to HTTP/1.1 clients, close-delimited else."""

@@ -278,10 +278,10 @@ class UpstreamConnection(asyncio.Protocol):
         h.on_upstream_end(trailers)
 
 
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n", re.I)
-_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:", re.I)
-_HOP_LINE = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|te|upgrade):[^\r\n]*", re.I)
-_CLOSE = re.compile(rb"\r\nconnection:[^\r\n]*close", re.I)
+# Matched against the lower-cased head (one ``lower()`` is cheaper than case-insensitive regexes).
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n")
+_HOP_LINE = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|te|upgrade):[^\r\n]*")
+_CLOSE = re.compile(rb"\r\nconnection:[^\r\n]*close")
 
 
 def _express(conn: UpstreamConnection, h: UpstreamHandler, data: bytes) -> bool:
@@ -294,17 +294,26 @@ def _express(conn: UpstreamConnection, h: UpstreamHandler, data: bytes) -> bool:
     if end < 0:
         return False
     block = data[: end + 2]  # status line and fields, each line ending in CRLF
-    lengths = _CONTENT_LENGTH.findall(block)
+    low = block.lower()  # same length: offsets in ``low`` are offsets in ``block``
+    lengths = _CONTENT_LENGTH.findall(low)
     code = block[9:12]
-    if len(lengths) != 1 or not code.isdigit() or _TRANSFER_ENCODING.search(block):
+    if len(lengths) != 1 or not code.isdigit() or b"\r\ntransfer-encoding:" in low:
         return False
     status = int(code)
-    if status < 200 or status in (204, 304) or len(data) != end + 4 + int(lengths[0]):
+    if status < 200 or status == 204 or status == 304 or len(data) != end + 4 + int(lengths[0]):
         return False
     keep_alive = True
-    if _HOP_LINE.search(block):
-        keep_alive = _CLOSE.search(block) is None
-        block = _HOP_LINE.sub(b"", block)
+    m = _HOP_LINE.search(low)
+    if m is not None:
+        keep_alive = _CLOSE.search(low) is None
+        kept = []
+        start = 0
+        while m is not None:
+            kept.append(block[start : m.start()])
+            start = m.end()
+            m = _HOP_LINE.search(low, start)
+        kept.append(block[start:])
+        block = b"".join(kept)
     conn.keep_alive = keep_alive
     conn.handler = None
     h.on_upstream_express(status, block, data, end + 4)
