@@ -1,9 +1,5 @@
 #!/usr/bin/env bash
-# Unit tests of the shared Go packages, run natively; also vets the wasip1/wasm build.
+# Unit tests of the shared Go packages, run natively; also vets the wasip1/wasm build (test-go.sh).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")"
-export GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOWORK=off CGO_ENABLED=0
-unset GOOS GOARCH GOWASM
-GOOS=wasip1 GOARCH=wasm go vet ./...
-go vet ./...
-go test -count=1 ./...
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+exec bash "$here/test-go.sh" "$here"

@@ -1,25 +1,7 @@
 #!/usr/bin/env bash
-# Build rbac-enforcer (Go >= 1.25, proxy-wasm-go-sdk at the pseudo-version pinned in go.mod/go.sum)
-# into plugin.wasm.
+# Build rbac-enforcer into plugin.wasm with the recipe every Go plugin shares (../go-common/build-go.sh:
+# Go 1.26, reproducible flags, the SDK pinned in go.mod/go.sum).
 #   OUT=<path>  write the module there instead of ./plugin.wasm (plugins/build.sh --verify uses it)
-# Reproducible: -trimpath, no VCS stamping, empty build id, GOTOOLCHAIN=local, go.sum checked,
-# GOWASM cleared. The wasm "name" section is kept so traps show Go function names.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-out="${OUT:-$here/plugin.wasm}"
-case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
-name="$(basename "$here")"
-expected_go="go1.26"
-
-command -v go >/dev/null || { echo "$name: go not found; install Go $expected_go" >&2; exit 1; }
-export GOTOOLCHAIN=local GOOS=wasip1 GOARCH=wasm GOWASM= CGO_ENABLED=0 GOFLAGS=-mod=readonly GOWORK=off
-actual="$(go env GOVERSION)"
-case "$actual" in
-  "$expected_go"|"$expected_go".*) ;;
-  *) echo "$name: warning: $actual differs from $expected_go; the module will not match MANIFEST.json" >&2 ;;
-esac
-
-cd "$here"
-mkdir -p "$(dirname "$out")"
-go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-buildid=" -o "$out.tmp" .
-mv "$out.tmp" "$out"
+exec bash "$here/../go-common/build-go.sh" "$here"
