@@ -31,7 +31,11 @@ system-deps:
 demo: install
 	$(BIN)/wasmplugin demo
 
+# plugins/ensure-toolchains.sh installs the plugin toolchains (clang/wasi-libc, node/npm, the rust
+# wasm target, npm ci); when Go or Rust is missing it says so and the suite still runs: the
+# tests/plugins/test_build_*.py tests then fail naming the missing toolchain.
 test: install system-deps
+	-plugins/ensure-toolchains.sh
 	$(BIN)/python -m pytest -q
 
 lint: install

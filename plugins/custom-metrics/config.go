@@ -97,7 +97,11 @@ func formatBound(f float64) string {
 	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
-func (c *config) summary() string {
+// UnknownKeys are the top-level keys this plugin does not know (logged as warnings at start).
+func (c *config) UnknownKeys() []string { return c.unknownKeys }
+
+// Summary is what the start-up log line says about the configuration.
+func (c *config) Summary() string {
 	les := make([]string, len(c.buckets))
 	for i, b := range c.buckets {
 		les[i] = formatBound(b)

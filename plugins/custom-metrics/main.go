@@ -10,6 +10,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/pluginkit"
 )
 
 // maxSeries bounds the number of (method, status) label pairs tracked.
@@ -25,11 +27,7 @@ type vmContext struct {
 }
 
 func (v *vmContext) NewPluginContext(uint32) types.PluginContext {
-	now := v.now
-	if now == nil {
-		now = time.Now
-	}
-	return &pluginContext{now: now, series: map[string]*series{}}
+	return &pluginContext{now: pluginkit.Clock(v.now), series: map[string]*series{}}
 }
 
 type pluginContext struct {
@@ -51,21 +49,11 @@ type series struct {
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := proxywasm.GetPluginConfiguration()
-	if err != nil && size > 0 {
-		proxywasm.LogErrorf("custom-metrics: cannot read the plugin configuration: %v", err)
+	cfg, ok := pluginkit.Configure("custom-metrics", size, parseConfig)
+	if !ok {
 		return types.OnPluginStartStatusFailed
-	}
-	cfg, err := parseConfig(data)
-	if err != nil {
-		proxywasm.LogErrorf("custom-metrics: invalid configuration: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	for _, k := range cfg.unknownKeys {
-		proxywasm.LogWarnf("custom-metrics: ignoring unknown configuration key %q", k)
 	}
 	p.cfg, p.bounds = cfg, boundsNS(cfg.buckets)
-	proxywasm.LogInfof("custom-metrics: configured %s", cfg.summary())
 	return types.OnPluginStartStatusOK
 }
 

@@ -19,8 +19,8 @@ func TestConfigBlogExampleAndDefaults(t *testing.T) {
 	if c.prefix != "custom_api" || len(c.buckets) != 6 || c.buckets[4] != 1 {
 		t.Errorf("config %+v", c)
 	}
-	if c.summary() != "metrics_prefix=custom_api histogram_buckets=[0.01,0.05,0.1,0.5,1,5]" {
-		t.Errorf("summary %q", c.summary())
+	if c.Summary() != "metrics_prefix=custom_api histogram_buckets=[0.01,0.05,0.1,0.5,1,5]" {
+		t.Errorf("summary %q", c.Summary())
 	}
 	d := mustConfig(t, ``)
 	if d.prefix != "custom" || len(d.buckets) != 11 || d.buckets[0] != 0.005 || d.buckets[10] != 10 {

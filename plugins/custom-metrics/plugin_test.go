@@ -14,6 +14,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/plugintest"
 )
 
 const blogConfig = `{"metrics_prefix": "custom_api", "histogram_buckets": [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]}`
@@ -27,13 +29,7 @@ type harness struct {
 func start(t *testing.T, cfg string) *harness {
 	t.Helper()
 	h := &harness{t: t, now: time.Unix(1_800_000_000, 0)}
-	vm := &vmContext{now: func() time.Time { return h.now }}
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(cfg)))
-	t.Cleanup(reset)
-	h.host = host
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
-		t.Fatalf("StartPlugin = %v; error logs %v", st, host.GetErrorLogs())
-	}
+	h.host = plugintest.Start(t, &vmContext{now: func() time.Time { return h.now }}, cfg)
 	return h
 }
 
@@ -132,15 +128,9 @@ func TestZeroDurationAndMissingStatus(t *testing.T) {
 }
 
 func TestBadConfigFailsAndGoodConfigIsLogged(t *testing.T) {
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).
-		WithPluginConfiguration([]byte(`{"histogram_buckets": [1, 0.5]}`)))
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
-		t.Fatalf("StartPlugin = %v", st)
-	}
-	if logs := strings.Join(host.GetErrorLogs(), "\n"); !strings.Contains(logs, "custom-metrics: invalid configuration: pluginConfig.histogram_buckets[1]: bounds must increase strictly") {
+	if logs := plugintest.StartFails(t, &vmContext{}, `{"histogram_buckets": [1, 0.5]}`); !strings.Contains(logs, "custom-metrics: invalid configuration: pluginConfig.histogram_buckets[1]: bounds must increase strictly") {
 		t.Errorf("error logs: %s", logs)
 	}
-	reset()
 	h := start(t, blogConfig)
 	if logs := strings.Join(h.host.GetInfoLogs(), "\n"); !strings.Contains(logs, "custom-metrics: configured metrics_prefix=custom_api histogram_buckets=[0.01,0.05,0.1,0.5,1,5]") {
 		t.Errorf("info logs: %s", logs)

@@ -167,7 +167,11 @@ func (c *config) allowed(path string) bool {
 	return false
 }
 
-func (c *config) summary() string {
+// UnknownKeys are the top-level keys this plugin does not know (logged as warnings at start).
+func (c *config) UnknownKeys() []string { return c.unknownKeys }
+
+// Summary is what the start-up log line says about the configuration.
+func (c *config) Summary() string {
 	aud := "not checked"
 	if len(c.audiences) > 0 {
 		aud = strings.Join(c.audiences, ",")

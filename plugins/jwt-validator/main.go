@@ -11,6 +11,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/pluginkit"
 )
 
 const (
@@ -32,11 +34,7 @@ type vmContext struct {
 }
 
 func (v *vmContext) NewPluginContext(contextID uint32) types.PluginContext {
-	now := v.now
-	if now == nil {
-		now = time.Now
-	}
-	return &pluginContext{id: contextID, waiting: map[uint32]*httpContext{}, now: now}
+	return &pluginContext{id: contextID, waiting: map[uint32]*httpContext{}, now: pluginkit.Clock(v.now)}
 }
 
 // pluginContext owns the configuration, the JWKS cache and the one fetch in
@@ -55,21 +53,11 @@ type pluginContext struct {
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := proxywasm.GetPluginConfiguration()
-	if err != nil && size > 0 {
-		proxywasm.LogErrorf("jwt-validator: cannot read the plugin configuration: %v", err)
+	cfg, ok := pluginkit.Configure("jwt-validator", size, parseConfig)
+	if !ok {
 		return types.OnPluginStartStatusFailed
-	}
-	cfg, err := parseConfig(data)
-	if err != nil {
-		proxywasm.LogErrorf("jwt-validator: invalid configuration: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	for _, k := range cfg.unknownKeys {
-		proxywasm.LogWarnf("jwt-validator: ignoring unknown configuration key %q", k)
 	}
 	p.cfg = cfg
-	proxywasm.LogInfof("jwt-validator: configured %s", cfg.summary())
 	return types.OnPluginStartStatusOK
 }
 
@@ -166,10 +154,10 @@ func (p *pluginContext) settle(now int64) {
 }
 
 func (p *pluginContext) readJWKS(numHeaders, bodySize int) (*keySet, error) {
-	if numHeaders == 0 {
-		return nil, fmt.Errorf("no response (connection reset)")
+	status, err := pluginkit.CallStatus(numHeaders)
+	if err != nil {
+		return nil, err
 	}
-	status := statusOf(proxywasm.GetHttpCallResponseHeaders())
 	if status != "200" {
 		return nil, fmt.Errorf("HTTP status %s", status)
 	}
@@ -212,15 +200,6 @@ func (p *pluginContext) streamDone(h *httpContext) {
 			_ = proxywasm.SetTickPeriodMilliSeconds(1)
 		}
 	}
-}
-
-func statusOf(headers [][2]string, _ error) string {
-	for _, h := range headers {
-		if h[0] == ":status" {
-			return h[1]
-		}
-	}
-	return "none"
 }
 
 type httpContext struct {

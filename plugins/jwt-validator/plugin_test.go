@@ -14,6 +14,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/plugintest"
 )
 
 const pluginConfigJSON = `{
@@ -33,14 +35,7 @@ func start(t *testing.T, cfg string) *harness {
 	t.Helper()
 	testKeys(t)
 	h := &harness{t: t, now: testNow}
-	vm := &vmContext{now: func() time.Time { return time.Unix(h.now, 0) }}
-	opt := proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(cfg))
-	host, reset := proxytest.NewHostEmulator(opt)
-	t.Cleanup(reset)
-	h.host = host
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
-		t.Fatalf("StartPlugin = %v; error logs %v", st, host.GetErrorLogs())
-	}
+	h.host = plugintest.Start(t, &vmContext{now: func() time.Time { return time.Unix(h.now, 0) }}, cfg)
 	return h
 }
 
@@ -90,13 +85,7 @@ func (h *harness) wantReply(ctx uint32, status uint32, descPart string) *proxyte
 func bearer(tok string) string { return "Bearer " + tok }
 
 func TestPluginFailsOnBadConfig(t *testing.T) {
-	opt := proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).WithPluginConfiguration([]byte(`{"issuer": 7}`))
-	host, reset := proxytest.NewHostEmulator(opt)
-	defer reset()
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
-		t.Fatalf("StartPlugin = %v, want failed", st)
-	}
-	logs := strings.Join(host.GetErrorLogs(), "\n")
+	logs := plugintest.StartFails(t, &vmContext{}, `{"issuer": 7}`)
 	if !strings.Contains(logs, "invalid configuration: pluginConfig.issuer: expected a string, got number") {
 		t.Fatalf("error logs: %s", logs)
 	}

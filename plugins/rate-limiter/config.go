@@ -204,7 +204,11 @@ func (c *config) ruleFor(path string) rule {
 	return c.def
 }
 
-func (c *config) summary() string {
+// UnknownKeys are the top-level keys this plugin does not know (logged as warnings at start).
+func (c *config) UnknownKeys() []string { return c.unknownKeys }
+
+// Summary is what the start-up log line says about the configuration.
+func (c *config) Summary() string {
 	parts := []string{c.def.String()}
 	for _, r := range c.paths {
 		parts = append(parts, r.String())

@@ -12,6 +12,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/pluginkit"
 )
 
 func main() {}
@@ -24,11 +26,7 @@ type vmContext struct {
 }
 
 func (v *vmContext) NewPluginContext(uint32) types.PluginContext {
-	now := v.now
-	if now == nil {
-		now = time.Now
-	}
-	return &pluginContext{now: now}
+	return &pluginContext{now: pluginkit.Clock(v.now)}
 }
 
 type pluginContext struct {
@@ -38,21 +36,11 @@ type pluginContext struct {
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := proxywasm.GetPluginConfiguration()
-	if err != nil && size > 0 {
-		proxywasm.LogErrorf("rate-limiter: cannot read the plugin configuration: %v", err)
+	cfg, ok := pluginkit.Configure("rate-limiter", size, parseConfig)
+	if !ok {
 		return types.OnPluginStartStatusFailed
-	}
-	cfg, err := parseConfig(data)
-	if err != nil {
-		proxywasm.LogErrorf("rate-limiter: invalid configuration: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	for _, k := range cfg.unknownKeys {
-		proxywasm.LogWarnf("rate-limiter: ignoring unknown configuration key %q", k)
 	}
 	p.cfg = cfg
-	proxywasm.LogInfof("rate-limiter: configured %s", cfg.summary())
 	return types.OnPluginStartStatusOK
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/plugintest"
 )
 
 type harness struct {
@@ -23,13 +25,7 @@ type harness struct {
 func start(t *testing.T, cfg string) *harness {
 	t.Helper()
 	h := &harness{t: t, now: 1_800_000_000}
-	vm := &vmContext{now: func() time.Time { return time.Unix(h.now, 0) }}
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(cfg)))
-	t.Cleanup(reset)
-	h.host = host
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
-		t.Fatalf("StartPlugin = %v; error logs %v", st, host.GetErrorLogs())
-	}
+	h.host = plugintest.Start(t, &vmContext{now: func() time.Time { return time.Unix(h.now, 0) }}, cfg)
 	return h
 }
 
@@ -39,14 +35,7 @@ func (h *harness) request(path string, extra ...[2]string) (uint32, types.Action
 	return id, h.host.CallOnRequestHeaders(id, hdrs, true)
 }
 
-func get(hs [][2]string, name string) string {
-	for _, kv := range hs {
-		if kv[0] == name {
-			return kv[1]
-		}
-	}
-	return ""
-}
+var get = plugintest.Header
 
 func TestBlogLimitsAndResponse(t *testing.T) {
 	h := start(t, blogConfig)
@@ -127,15 +116,10 @@ func TestLimitByHeader(t *testing.T) {
 }
 
 func TestBadConfigFailsAndGoodConfigIsLogged(t *testing.T) {
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).
-		WithPluginConfiguration([]byte(`{"default_limit": 10, "path_limits": [{"path": "/a", "limit": "x"}]}`)))
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
-		t.Fatalf("StartPlugin = %v", st)
-	}
-	if logs := strings.Join(host.GetErrorLogs(), "\n"); !strings.Contains(logs, "rate-limiter: invalid configuration: pluginConfig.path_limits[0].limit: expected an integer, got string") {
+	cfg := `{"default_limit": 10, "path_limits": [{"path": "/a", "limit": "x"}]}`
+	if logs := plugintest.StartFails(t, &vmContext{}, cfg); !strings.Contains(logs, "rate-limiter: invalid configuration: pluginConfig.path_limits[0].limit: expected an integer, got string") {
 		t.Errorf("error logs: %s", logs)
 	}
-	reset()
 	h := start(t, blogConfig)
 	if logs := strings.Join(h.host.GetInfoLogs(), "\n"); !strings.Contains(logs, "rate-limiter: configured limits=[default 100/60s, /api/v1/search 20/60s, /api/v1/upload 5/300s]") {
 		t.Errorf("info logs: %s", logs)

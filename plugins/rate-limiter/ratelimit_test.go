@@ -33,8 +33,8 @@ func mustConfig(t *testing.T, js string) *config {
 
 func TestConfigBlogExample(t *testing.T) {
 	c := mustConfig(t, blogConfig)
-	if c.summary() != "limits=[default 100/60s, /api/v1/search 20/60s, /api/v1/upload 5/300s] limit_by=global reply=429" {
-		t.Errorf("summary %q", c.summary())
+	if c.Summary() != "limits=[default 100/60s, /api/v1/search 20/60s, /api/v1/upload 5/300s] limit_by=global reply=429" {
+		t.Errorf("summary %q", c.Summary())
 	}
 	if c.reply.status != 429 || string(c.reply.body) != `{"error": "Rate limit exceeded"}` ||
 		len(c.reply.headers) != 1 || c.reply.headers[0] != [2]string{"retry-after", "60"} {

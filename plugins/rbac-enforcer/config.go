@@ -85,7 +85,11 @@ func parseConfig(data []byte) (*config, error) {
 	return c, nil
 }
 
-func (c *config) summary() string {
+// UnknownKeys are the top-level keys this plugin does not know (logged as warnings at start).
+func (c *config) UnknownKeys() []string { return c.unknownKeys }
+
+// Summary is what the start-up log line says about the configuration.
+func (c *config) Summary() string {
 	cache := "disabled"
 	if c.cacheEnabled {
 		cache = fmt.Sprintf("%ds", c.cacheTTL)

@@ -6,11 +6,12 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/pluginkit"
 )
 
 const maxCacheEntries = 10000
@@ -25,11 +26,7 @@ type vmContext struct {
 }
 
 func (v *vmContext) NewPluginContext(uint32) types.PluginContext {
-	now := v.now
-	if now == nil {
-		now = time.Now
-	}
-	return &pluginContext{now: now}
+	return &pluginContext{now: pluginkit.Clock(v.now)}
 }
 
 type pluginContext struct {
@@ -40,24 +37,14 @@ type pluginContext struct {
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := proxywasm.GetPluginConfiguration()
-	if err != nil && size > 0 {
-		proxywasm.LogErrorf("rbac-enforcer: cannot read the plugin configuration: %v", err)
+	cfg, ok := pluginkit.Configure("rbac-enforcer", size, parseConfig)
+	if !ok {
 		return types.OnPluginStartStatusFailed
-	}
-	cfg, err := parseConfig(data)
-	if err != nil {
-		proxywasm.LogErrorf("rbac-enforcer: invalid configuration: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	for _, k := range cfg.unknownKeys {
-		proxywasm.LogWarnf("rbac-enforcer: ignoring unknown configuration key %q", k)
 	}
 	p.cfg = cfg
 	if cfg.cacheEnabled {
 		p.cache = newDecisionCache(cfg.cacheTTL, maxCacheEntries)
 	}
-	proxywasm.LogInfof("rbac-enforcer: configured %s", cfg.summary())
 	return types.OnPluginStartStatusOK
 }
 
@@ -116,15 +103,9 @@ func (h *httpContext) onDecision(numHeaders, bodySize, _ int) {
 }
 
 func (h *httpContext) readDecision(numHeaders, bodySize int) (decision, error) {
-	if numHeaders == 0 {
-		return decision{}, errors.New("no response (connection reset)")
-	}
-	headers, _ := proxywasm.GetHttpCallResponseHeaders()
-	status := "none"
-	for _, kv := range headers {
-		if kv[0] == ":status" {
-			status = kv[1]
-		}
+	status, err := pluginkit.CallStatus(numHeaders)
+	if err != nil {
+		return decision{}, err
 	}
 	var body []byte
 	if bodySize > 0 {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"wasmplugin.test/plugins/go-common/plugintest"
 )
 
 const blogConfig = `{"policy_endpoint": "http://policy-service.default.svc:8080", "cache_enabled": true, "cache_ttl": 60}`
@@ -26,13 +28,7 @@ type harness struct {
 func start(t *testing.T, cfg string) *harness {
 	t.Helper()
 	h := &harness{t: t, now: 1_800_000_000}
-	vm := &vmContext{now: func() time.Time { return time.Unix(h.now, 0) }}
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(vm).WithPluginConfiguration([]byte(cfg)))
-	t.Cleanup(reset)
-	h.host = host
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusOK {
-		t.Fatalf("StartPlugin = %v; error logs %v", st, host.GetErrorLogs())
-	}
+	h.host = plugintest.Start(t, &vmContext{now: func() time.Time { return time.Unix(h.now, 0) }}, cfg)
 	return h
 }
 
@@ -70,14 +66,7 @@ func (h *harness) wantDenied(ctx uint32, reason string) {
 	}
 }
 
-func get(hs [][2]string, name string) string {
-	for _, kv := range hs {
-		if kv[0] == name {
-			return kv[1]
-		}
-	}
-	return ""
-}
+var get = plugintest.Header
 
 func TestAsksThePolicyServiceAndAllows(t *testing.T) {
 	h := start(t, blogConfig)
@@ -186,13 +175,8 @@ func TestAnonymousRequestsAreAskedAboutToo(t *testing.T) {
 }
 
 func TestBadConfigFailsToStart(t *testing.T) {
-	host, reset := proxytest.NewHostEmulator(proxytest.NewEmulatorOption().WithVMContext(&vmContext{}).
-		WithPluginConfiguration([]byte(`{"policy_endpoint": "http://p", "cache_ttl": "1m"}`)))
-	defer reset()
-	if st := host.StartPlugin(); st != types.OnPluginStartStatusFailed {
-		t.Fatalf("StartPlugin = %v", st)
-	}
-	if logs := strings.Join(host.GetErrorLogs(), "\n"); !strings.Contains(logs, "rbac-enforcer: invalid configuration: pluginConfig.cache_ttl: expected an integer, got string") {
+	cfg := `{"policy_endpoint": "http://p", "cache_ttl": "1m"}`
+	if logs := plugintest.StartFails(t, &vmContext{}, cfg); !strings.Contains(logs, "rbac-enforcer: invalid configuration: pluginConfig.cache_ttl: expected an integer, got string") {
 		t.Fatalf("error logs: %s", logs)
 	}
 }
