@@ -348,6 +348,75 @@ def test_admin_prefers_the_sidecars_ecds_dump(
     ]
 
 
+def _columns(out: str, drop: int) -> list[list[str]]:
+    """Table rows split into cells, without column ``drop`` (AGE: it may tick between runs)."""
+    return [[c for i, c in enumerate(line.split()) if i != drop] for line in out.splitlines()]
+
+
+def test_get_from_a_sidecar_lists_what_it_serves(
+    capsys: pytest.CaptureFixture[str], dump: dict[str, Any]
+) -> None:
+    _, from_files, _ = cli(capsys, "get", "wasmplugins", "-A", "-o", "wide", "-f", MESH)
+    with _AdminServer(dump) as server:
+        code, from_admin, _ = cli(capsys, "get", "wasmplugins", "-A", "-o", "wide", "--admin", server.address)
+        assert code == 0 and _columns(from_admin, 2) == _columns(from_files, 2)
+        code, names, _ = cli(
+            capsys, "get", "wasmplugins", "-n", "istio-system", "-o", "name", "--admin", server.address
+        )
+        assert code == 0 and "wasmplugin.extensions.istio.io/rate-limiter" in names.splitlines()
+        code, out, _ = cli(capsys, "get", "wasmplugin", "api-key", "-o", "yaml", "--admin", server.address)
+        code_json, out_json, _ = cli(capsys, "get", "wasmplugins", "-o", "json", "--admin", server.address)
+        code_missing, _, err = cli(capsys, "get", "wasmplugin", "nope", "--admin", server.address)
+    assert code == 0 and SECRET not in out
+    plugin = load_text(out, "<get -o yaml>").mesh.plugins[0]
+    assert (plugin.namespace, plugin.name, plugin.spec.url) == (
+        "default",
+        "api-key",
+        "oci://ghcr.io/myorg/api-key:v1",
+    )
+    assert [(v.name, v.value) for v in plugin.spec.env] == [
+        ("API_KEY", "<redacted>"),
+        ("POD_NAME", "my-service"),
+    ]
+    listed = json.loads(out_json)
+    assert code_json == 0 and listed["kind"] == "List"
+    assert sorted(i["metadata"]["name"] for i in listed["items"]) == ["api-key", "header-modifier"]
+    header_modifier = next(i for i in listed["items"] if i["metadata"]["name"] == "header-modifier")
+    assert header_modifier["spec"]["pluginConfig"] == {
+        "request_headers": [{"name": "x-custom-header", "value": "added-by-wasm"}],
+        "enable_logging": True,
+    }
+    assert code_missing == 1 and 'wasmplugins.extensions.istio.io "nope" not found' in err
+
+
+def test_describe_from_a_sidecar_shows_its_chain_positions(
+    capsys: pytest.CaptureFixture[str], dump: dict[str, Any]
+) -> None:
+    _, from_files, _ = cli(capsys, "describe", "wasmplugin", "api-key", "-f", MESH)
+    with _AdminServer(dump) as server:
+        code, out, _ = cli(capsys, "describe", "wasmplugin", "api-key", "--admin", server.address)
+        code_missing, _, err = cli(
+            capsys, "describe", "wasmplugin", "jwt-validator", "-n", "default", "--admin", server.address
+        )
+    assert code == 0 and SECRET not in out
+    assert f"Source:       the sidecar at {server.address} (/config_dump)" in out
+    assert "  default/my-service (127.0.0.1): served by this sidecar" in out
+    positions = [line for line in from_files.splitlines() if line.startswith(("    inbound", "    outbound"))]
+    assert positions and all(line in out.splitlines() for line in positions)
+    assert "  API_KEY:  <redacted> (secretKeyRef Secret default/plugin-secrets key 'api-key')" in out
+    assert "  POD_NAME:  my-service (metadata.name)" in out
+    assert "  ECDS Name:          extensions.istio.io/wasmplugin/default.api-key" in out
+    assert code_missing == 1 and "is not served by the sidecar" in err
+
+
+@pytest.mark.parametrize("command", [["get", "wasmplugins"], ["describe", "wasmplugin", "api-key"]])
+def test_get_and_describe_want_one_source(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    code, _, err = cli(capsys, *command)
+    assert code == 2 and "give the configuration with -f PATH, or a running sidecar with --admin" in err
+    code, _, err = cli(capsys, *command, "-f", MESH, "--admin", "127.0.0.1:1")
+    assert code == 2 and "use either -f or --admin, not both" in err
+
+
 @pytest.mark.parametrize(
     ("dump", "status", "message"),
     [

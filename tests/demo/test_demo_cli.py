@@ -82,6 +82,15 @@ class DemoProcess:
         self._reader.join(10)
         return code
 
+    @classmethod
+    def once(cls, *args: str) -> tuple[DemoProcess, int]:
+        """``demo --once ARGS`` run to its exit: the process (for its output) and the exit code."""
+        demo = cls("--once", *args)
+        try:
+            return demo, demo.wait_exit(START_TIMEOUT + 120)
+        finally:
+            demo.kill()
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -135,11 +144,7 @@ EXPECTED_CASES = {
 
 def test_demo_once_prints_every_case_at_its_status(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    demo = DemoProcess("--once", "--run-dir", str(run_dir))
-    try:
-        code = demo.wait_exit(START_TIMEOUT + 120)
-    finally:
-        demo.kill()
+    demo, code = DemoProcess.once("--run-dir", str(run_dir))
     text = demo.text
     assert code == 0, text
     rows = case_rows(text)
@@ -173,11 +178,7 @@ def test_demo_once_exits_nonzero_when_a_case_fails(tmp_path: Path) -> None:
     authn = examples / "wasmplugin-authn.yaml"
     text = authn.read_text()
     authn.write_text(text[: text.index("    allowed_paths:")])
-    demo = DemoProcess("--once", "--examples", str(examples))
-    try:
-        code = demo.wait_exit(START_TIMEOUT + 120)
-    finally:
-        demo.kill()
+    demo, code = DemoProcess.once("--examples", str(examples))
     out = demo.text
     assert code == 1, out
     rows = case_rows(out)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from demo_stack import DemoStack, closed_port, silent_listener, wasm_plugin
 
+from support.blog import HEADER_MODIFIER_CONFIG
 from wasmplugin.demo.tokens import SigningKey, TokenIssuer
 from wasmplugin.errors import DemoError
 
@@ -37,18 +38,6 @@ cache_ttl: 60
 METRICS_CONFIG = """
 metrics_prefix: "custom_api"
 histogram_buckets: [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]
-"""
-HEADERS_CONFIG = """
-request_headers:
-  - name: "x-custom-header"
-    value: "added-by-wasm"
-  - name: "x-request-id"
-    value: "generated-id"
-response_headers:
-  - name: "x-processed-by"
-    value: "wasm-plugin"
-enable_logging: true
-log_level: "info"
 """
 # The blog's rate-limiter, plus a rule whose window (the longest allowed, a year) a test cannot
 # straddle: windows are aligned to the epoch, so a short one could restart mid-test.
@@ -350,7 +339,7 @@ def test_rate_limiter_answers_the_configured_response(tmp_path: Path) -> None:
 
 
 def test_header_modifier_adds_the_blogs_headers(tmp_path: Path) -> None:
-    with DemoStack(tmp_path, [wasm_plugin("header-modifier", "STATS", HEADERS_CONFIG)]) as s:
+    with DemoStack(tmp_path, [wasm_plugin("header-modifier", "STATS", HEADER_MODIFIER_CONFIG)]) as s:
         r = s.request("GET", "/hello")
         assert r.status == 200
         seen = echoed(r.body)
@@ -367,7 +356,8 @@ def test_header_modifier_bad_configuration_at_start_is_a_clear_error(tmp_path: P
         DemoStack(tmp_path, [doc]).__enter__()
     assert str(err.value) == (
         "the sidecar exited with code 2 before it was ready: "
-        "error: plugin istio-system.header-modifier: proxy_on_configure returned false"
+        "error: plugin istio-system.header-modifier: proxy_on_configure returned false "
+        '(the plugin logged: Failed to parse config: unknown log_level "loud")'
     )
     log = (tmp_path / "sidecar.log").read_text()
     assert 'wasm log istio-system.header-modifier: Failed to parse config: unknown log_level "loud"' in log

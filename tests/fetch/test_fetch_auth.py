@@ -25,7 +25,7 @@ from support.registry import (
 from wasmplugin.errors import AuthenticationFailed, InsecureTokenRealm, PullSecretError
 from wasmplugin.fetch import FetchMetrics, Layout, ModuleFetcher
 from wasmplugin.fetch.credentials import DockerConfig, Keychain
-from wasmplugin.fetch.push import push_module
+from wasmplugin.fetch.push import DEFAULT_LAYOUT, PushResult, push_module
 from wasmplugin.fetch.transport import Deadline, HttpSession, TlsPolicy
 from wasmplugin.limits import DEFAULT_LIMITS
 
@@ -58,6 +58,14 @@ def fetcher(tmp_path: Path, test_ca: TestCA, **kw: object) -> ModuleFetcher:
     )
 
 
+def push_logged_in(
+    registry: Registry, test_ca: TestCA, repo_tag: str, layout: Layout = DEFAULT_LAYOUT
+) -> PushResult:
+    """Push WASM to ``registry`` with the test user's credentials, trusting the test CA."""
+    tls = TlsPolicy.create([], str(test_ca.ca_file))
+    return push_module(f"{registry.host}/{repo_tag}", WASM, layout, keychain=keychain(registry.host), tls=tls)
+
+
 @pytest.fixture
 def secret_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     caplog.set_level(logging.DEBUG)
@@ -71,14 +79,7 @@ def secret_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureF
 
 @pytest.fixture
 def pushed_private(auth_registry: Registry, test_ca: TestCA, unique_repo: str) -> str:
-    tls = TlsPolicy.create([], str(test_ca.ca_file))
-    push_module(
-        f"{auth_registry.host}/{unique_repo}:v1",
-        WASM,
-        Layout.OCI,
-        keychain=keychain(auth_registry.host),
-        tls=tls,
-    )
+    push_logged_in(auth_registry, test_ca, f"{unique_repo}:v1", Layout.OCI)
     return auth_registry.url(f"{unique_repo}:v1")
 
 
@@ -197,11 +198,8 @@ def test_token_flow_push_and_pull(
     tmp_path: Path,
     secret_logs: object,
 ) -> None:
-    tls = TlsPolicy.create([], str(test_ca.ca_file))
     before = len(token_server.requests)
-    result = push_module(
-        f"{token_registry.host}/{unique_repo}:v1", WASM, keychain=keychain(token_registry.host), tls=tls
-    )
+    result = push_logged_in(token_registry, test_ca, f"{unique_repo}:v1")
     pushes = token_server.requests[before:]
     assert pushes and all(r.user == REGISTRY_USER and r.granted for r in pushes)
     assert f"repository:{unique_repo}:pull,push" in pushes[0].scopes
@@ -218,11 +216,8 @@ def test_token_flow_push_and_pull(
 def test_token_flow_anonymous_public_repo(
     token_registry: Registry, token_server: TokenServer, test_ca: TestCA, tmp_path: Path, unique_repo: str
 ) -> None:
-    tls = TlsPolicy.create([], str(test_ca.ca_file))
     tag = unique_repo.rsplit("-", 1)[1]
-    push_module(
-        f"{token_registry.host}/public/module:{tag}", WASM, keychain=keychain(token_registry.host), tls=tls
-    )
+    push_logged_in(token_registry, test_ca, f"public/module:{tag}")
     m = fetcher(tmp_path, test_ca).get(token_registry.url(f"public/module:{tag}"))
     assert m.read_bytes() == WASM
     assert token_server.requests[-1].user is None and token_server.requests[-1].granted
@@ -251,10 +246,7 @@ def test_token_flow_identity_token(
     tmp_path: Path,
     secret_logs: object,
 ) -> None:
-    tls = TlsPolicy.create([], str(test_ca.ca_file))
-    push_module(
-        f"{token_registry.host}/{unique_repo}:v1", WASM, keychain=keychain(token_registry.host), tls=tls
-    )
+    push_logged_in(token_registry, test_ca, f"{unique_repo}:v1")
     secret = dockerconfig(token_registry.host, user="", identitytoken=TOKEN_REFRESH_TOKEN)
     m = fetcher(tmp_path, test_ca).get(token_registry.url(f"{unique_repo}:v1"), pull_secret=secret)
     assert m.read_bytes() == WASM

@@ -14,10 +14,13 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from support.blog import HEADER_MODIFIER_CONFIG
 from support.registry import Registry
 from wasmplugin.config.loader import load
 from wasmplugin.fetch import FetchMetrics, ModuleFetcher
@@ -57,21 +60,11 @@ spec:
   phase: STATS
   priority: 10
   pluginConfig:
-    request_headers:
-      - name: "x-custom-header"
-        value: "added-by-wasm"
-      - name: "x-request-id"
-        value: "generated-id"
-    response_headers:
-      - name: "x-processed-by"
-        value: "wasm-plugin"
-    enable_logging: true
-    log_level: "info"
-  vmConfig:
+{plugin_config}  vmConfig:
     env:
       - name: LOG_LEVEL
         value: "debug"
-"""
+""".replace("{plugin_config}", textwrap.indent(HEADER_MODIFIER_CONFIG, "    "))
 
 
 def wasmplugin(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
@@ -80,6 +73,24 @@ def wasmplugin(*args: str, env: dict[str, str], code: int = 0) -> subprocess.Com
     )
     assert proc.returncode == code, f"wasmplugin {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+def run_workload(config_dir: Path, request: str, *, env: dict[str, str], code: int = 0) -> Any:
+    """``wasmplugin run -f DIR --workload default/api-gateway --request REQUEST -o json``, parsed."""
+    out = wasmplugin(
+        "run",
+        "-f",
+        str(config_dir),
+        "--workload",
+        "default/api-gateway",
+        "--request",
+        request,
+        "-o",
+        "json",
+        env=env,
+        code=code,
+    )
+    return json.loads(out.stdout)
 
 
 @pytest.mark.parametrize("push_format", ["oras", "default"])
@@ -130,19 +141,7 @@ def test_blog_workflow_push_reference_fetch_run(
     #    the module itself (the registry is plain HTTP: listed as insecure, as WASM_INSECURE_REGISTRIES)
     (config_dir / "workload.yaml").write_text(WORKLOAD_YAML)
     run_env = dict(env, WASM_INSECURE_REGISTRIES=registry.host)
-    out = wasmplugin(
-        "run",
-        "-f",
-        str(config_dir),
-        "--workload",
-        "default/api-gateway",
-        "--request",
-        "GET /api/items",
-        "-o",
-        "json",
-        env=run_env,
-    )
-    res = json.loads(out.stdout)
+    res = run_workload(config_dir, "GET /api/items", env=run_env)
     assert res["local_reply"] is None, res
     upstream = dict(map(tuple, res["request"]["headers"]))
     downstream = dict(map(tuple, res["response"]["headers"]))
@@ -191,20 +190,12 @@ def test_registry_down_through_run_gives_fail_strategy(
     (config_dir / "plugin.yaml").write_text(
         yaml_text.replace("  phase: STATS", f"  phase: STATS\n  failStrategy: {strategy}")
     )
-    out = wasmplugin(
-        "run",
-        "-f",
-        str(config_dir),
-        "--workload",
-        "default/api-gateway",
-        "--request",
+    res = run_workload(
+        config_dir,
         "GET /",
-        "-o",
-        "json",
         env=dict(env, WASM_INSECURE_REGISTRIES=reg.host),
         code=2,  # `run` reports that a plugin could not be loaded; the request still got its answer
     )
-    res = json.loads(out.stdout)
     assert res["error"] == f"oci://{ref}: cannot connect to {reg.host}: connection refused"
     final = res["local_reply"] or res["response"]
     assert final["status"] == status, res

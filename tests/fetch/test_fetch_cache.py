@@ -52,6 +52,14 @@ def push(proxy: RecordingProxy, repo_tag: str, wasm: bytes, layout: Layout = Lay
     return result
 
 
+def pushed_v1(
+    proxy: RecordingProxy, repo: str, tmp_path: Path, tag: str = "v1"
+) -> tuple[ModuleFetcher, str, PushResult]:
+    """V1 pushed as ``repo:tag``; a fetcher on a fresh cache, the module's URL and the push."""
+    result = push(proxy, f"{repo}:{tag}", V1)
+    return make_fetcher(tmp_path, proxy), proxy.url(f"{repo}:{tag}"), result
+
+
 def make_fetcher(tmp_path: Path, proxy: RecordingProxy, clock: Clock | None = None) -> ModuleFetcher:
     return ModuleFetcher(
         tmp_path / "cache",
@@ -75,9 +83,7 @@ def kinds(records: list) -> list[str]:  # type: ignore[type-arg]
 def test_if_not_present_does_not_download_again(
     proxy: RecordingProxy, unique_repo: str, tmp_path: Path
 ) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     first = f.get(url, pull_policy="IfNotPresent", resource_name="ns.p", resource_version="1")
     assert kinds(proxy.take()) == ["GET manifest", "GET blob"]
     for version in ("1", "2", "3"):  # even when the WasmPlugin changes
@@ -92,9 +98,7 @@ def test_if_not_present_does_not_download_again(
 def test_if_not_present_keeps_the_old_module_after_the_tag_moves(
     proxy: RecordingProxy, unique_repo: str, tmp_path: Path
 ) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     f.get(url)
     push(proxy, f"{unique_repo}:v1", V2)
     assert f.get(url, resource_version="2").read_bytes() == V1
@@ -104,9 +108,7 @@ def test_if_not_present_keeps_the_old_module_after_the_tag_moves(
 def test_always_rechecks_only_the_manifest_when_the_digest_is_unchanged(
     proxy: RecordingProxy, unique_repo: str, tmp_path: Path
 ) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     f.get(url, pull_policy="Always", resource_name="ns.p", resource_version="1")
     assert kinds(proxy.take()) == ["GET manifest", "GET blob"]
 
@@ -120,9 +122,7 @@ def test_always_rechecks_only_the_manifest_when_the_digest_is_unchanged(
 
 
 def test_always_downloads_when_the_tag_moved(proxy: RecordingProxy, unique_repo: str, tmp_path: Path) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     f.get(url, pull_policy="Always", resource_version="1")
     second = push(proxy, f"{unique_repo}:v1", V2)
     m = f.get(url, pull_policy="Always", resource_version="2")
@@ -133,9 +133,7 @@ def test_always_downloads_when_the_tag_moved(proxy: RecordingProxy, unique_repo:
 def test_always_without_a_resource_version_rechecks_every_time(
     proxy: RecordingProxy, unique_repo: str, tmp_path: Path
 ) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     f.get(url, pull_policy="Always")
     proxy.take()
     for _ in range(2):
@@ -144,9 +142,7 @@ def test_always_without_a_resource_version_rechecks_every_time(
 
 
 def test_latest_tag_behaves_as_always(proxy: RecordingProxy, unique_repo: str, tmp_path: Path) -> None:
-    push(proxy, f"{unique_repo}:latest", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:latest")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path, "latest")
     f.get(url, resource_name="ns.p", resource_version="1")
     proxy.take()
     assert f.get(url, resource_name="ns.p", resource_version="1").cache_hit
@@ -176,9 +172,7 @@ def test_no_tag_is_not_treated_as_latest(proxy: RecordingProxy, unique_repo: str
 def test_pinned_sha256_is_if_not_present_whatever_the_policy(
     proxy: RecordingProxy, unique_repo: str, tmp_path: Path
 ) -> None:
-    result = push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, result = pushed_v1(proxy, unique_repo, tmp_path)
     f.get(url, sha256=result.digest_hex, pull_policy="Always", resource_version="1")
     proxy.take()
     assert f.get(url, sha256=result.digest_hex, pull_policy="Always", resource_version="2").cache_hit
@@ -188,9 +182,7 @@ def test_pinned_sha256_is_if_not_present_whatever_the_policy(
 
 
 def test_metrics_follow_istio_lookups(proxy: RecordingProxy, unique_repo: str, tmp_path: Path) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     f.get(url)  # no checksum known: no lookup; then manifest digest → lookup miss; download
     f.get(url)  # remembered checksum → hit
     f.get(url, pull_policy="Always")  # manifest → second lookup → hit
@@ -204,9 +196,7 @@ def test_metrics_follow_istio_lookups(proxy: RecordingProxy, unique_repo: str, t
 def test_corrupted_entry_is_detected_and_fetched_again(
     damage: str, proxy: RecordingProxy, unique_repo: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     path = f.get(url).path
     proxy.take()
     data = bytearray(path.read_bytes())
@@ -226,9 +216,7 @@ def test_corrupted_entry_is_detected_and_fetched_again(
 
 
 def test_unreadable_index_starts_over(proxy: RecordingProxy, unique_repo: str, tmp_path: Path) -> None:
-    push(proxy, f"{unique_repo}:v1", V1)
-    f = make_fetcher(tmp_path, proxy)
-    url = proxy.url(f"{unique_repo}:v1")
+    f, url, _ = pushed_v1(proxy, unique_repo, tmp_path)
     f.get(url)
     (tmp_path / "cache" / INDEX_FILE).write_text("{ truncated")
     assert f.get(url).read_bytes() == V1
@@ -247,13 +235,18 @@ def test_layout_on_disk_and_atomic_writes(proxy: RecordingProxy, unique_repo: st
     assert list(index["modules"]) == [f"{name}@{result.digest_hex}"]
 
 
+def tags_a_and_b(proxy: RecordingProxy, repo: str, tmp_path: Path) -> tuple[ModuleFetcher, Clock]:
+    """V1 pushed as ``repo:a``, V2 as ``repo:b``; a fetcher on a fresh cache and its clock."""
+    push(proxy, f"{repo}:a", V1)
+    push(proxy, f"{repo}:b", V2)
+    clock = Clock()
+    return make_fetcher(tmp_path, proxy, clock), clock
+
+
 def test_expired_modules_are_purged_with_their_checksums(
     proxy: RecordingProxy, unique_repo: str, tmp_path: Path
 ) -> None:
-    push(proxy, f"{unique_repo}:a", V1)
-    push(proxy, f"{unique_repo}:b", V2)
-    clock = Clock()
-    f = make_fetcher(tmp_path, proxy, clock)
+    f, clock = tags_a_and_b(proxy, unique_repo, tmp_path)
     a = f.get(proxy.url(f"{unique_repo}:a"))
     clock.now += 23 * 3600
     b = f.get(proxy.url(f"{unique_repo}:b"))
@@ -270,10 +263,7 @@ def test_expired_modules_are_purged_with_their_checksums(
 def test_purge_runs_by_itself_after_the_interval(
     proxy: RecordingProxy, unique_repo: str, tmp_path: Path
 ) -> None:
-    push(proxy, f"{unique_repo}:a", V1)
-    push(proxy, f"{unique_repo}:b", V2)
-    clock = Clock()
-    f = make_fetcher(tmp_path, proxy, clock)
+    f, clock = tags_a_and_b(proxy, unique_repo, tmp_path)
     a = f.get(proxy.url(f"{unique_repo}:a"))
     clock.now += 25 * 3600
     f.get(proxy.url(f"{unique_repo}:b"))  # more than an interval (1 h) since the last purge

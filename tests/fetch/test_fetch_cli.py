@@ -42,6 +42,22 @@ def module(tmp_path: Path) -> Path:
     return path
 
 
+def push_v1(
+    registry: Registry, module: Path, repo: str, env: dict[str, str], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """``wasmplugin push`` of ``module`` as ``repo:v1`` to the plain-HTTP test registry."""
+    return cli(
+        "push",
+        f"{registry.host}/{repo}:v1",
+        str(module),
+        *options,
+        "--insecure-registry",
+        registry.host,
+        env=env,
+        check=True,
+    )
+
+
 def one_line_error(proc: subprocess.CompletedProcess[str], code: int = 1) -> str:
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -55,7 +71,7 @@ def test_push_prints_only_the_digest_on_stdout_and_pull_finds_it(
     registry: Registry, module: Path, unique_repo: str, env: dict[str, str]
 ) -> None:
     ref = f"{registry.host}/{unique_repo}:v1"
-    pushed = cli("push", ref, str(module), "--insecure-registry", registry.host, env=env, check=True)
+    pushed = push_v1(registry, module, unique_repo, env)
     digest = pushed.stdout.strip()
     assert pushed.stdout == digest + "\n" and len(digest) == 64
     assert registry.raw_manifest(unique_repo, "v1").digest == f"sha256:{digest}"
@@ -86,17 +102,7 @@ def test_push_accepts_oci_prefix_and_env_insecure_list(
 
 
 def test_oras_push_warns(registry: Registry, module: Path, unique_repo: str, env: dict[str, str]) -> None:
-    out = cli(
-        "push",
-        f"{registry.host}/{unique_repo}:v1",
-        str(module),
-        "--format",
-        "oras",
-        "--insecure-registry",
-        registry.host,
-        env=env,
-        check=True,
-    )
+    out = push_v1(registry, module, unique_repo, env, "--format", "oras")
     assert "Istio rejects it" in out.stderr
     pulled = cli(
         "pull", f"{registry.host}/{unique_repo}:v1", "--insecure-registry", registry.host, env=env, check=True
@@ -118,15 +124,7 @@ def test_oras_push_warns(registry: Registry, module: Path, unique_repo: str, env
 def test_wrong_sha256_is_one_line_naming_both(
     registry: Registry, module: Path, unique_repo: str, env: dict[str, str]
 ) -> None:
-    digest = cli(
-        "push",
-        f"{registry.host}/{unique_repo}:v1",
-        str(module),
-        "--insecure-registry",
-        registry.host,
-        env=env,
-        check=True,
-    ).stdout.strip()
+    digest = push_v1(registry, module, unique_repo, env).stdout.strip()
     wrong = "0" * 64
     line = one_line_error(
         cli(
@@ -190,17 +188,7 @@ def test_private_registry_errors_and_pull_secret(
 def test_pull_json_output_and_copy(
     registry: Registry, module: Path, unique_repo: str, env: dict[str, str], tmp_path: Path
 ) -> None:
-    cli(
-        "push",
-        f"{registry.host}/{unique_repo}:v1",
-        str(module),
-        "--format",
-        "compat",
-        "--insecure-registry",
-        registry.host,
-        env=env,
-        check=True,
-    )
+    push_v1(registry, module, unique_repo, env, "--format", "compat")
     out = tmp_path / "copy.wasm"
     res = cli(
         "pull",
@@ -235,15 +223,7 @@ def test_cache_ls_prune_and_dir(
     registry: Registry, module: Path, unique_repo: str, env: dict[str, str]
 ) -> None:
     assert cli("cache", "ls", env=env, check=True).stdout.startswith("no cached modules")
-    cli(
-        "push",
-        f"{registry.host}/{unique_repo}:v1",
-        str(module),
-        "--insecure-registry",
-        registry.host,
-        env=env,
-        check=True,
-    )
+    push_v1(registry, module, unique_repo, env)
     cli(
         "pull", f"{registry.host}/{unique_repo}:v1", "--insecure-registry", registry.host, env=env, check=True
     )

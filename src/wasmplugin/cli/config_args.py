@@ -16,6 +16,7 @@ from wasmplugin.errors import AdminError, UsageError
 
 if TYPE_CHECKING:
     from wasmplugin.config.loader import LoadResult
+    from wasmplugin.config.plan import ChainPlan
 
 #: kubectl's namespace when neither -n nor -A is given.
 DEFAULT_NAMESPACE = "default"
@@ -41,6 +42,20 @@ def add_source_args(parser: argparse.ArgumentParser, *, required: bool = True) -
         action="store_true",
         help="reject the blog's forms that Istio rejects (for config that must also run on a cluster)",
     )
+
+
+def add_admin_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--admin", metavar="HOST:PORT", help="read a running sidecar's admin /config_dump instead of -f"
+    )
+
+
+def check_one_source(args: argparse.Namespace) -> None:
+    """``-f`` and ``--admin`` exclude each other, and one of them is needed."""
+    if args.admin and args.filename:
+        raise UsageError("use either -f or --admin, not both")
+    if not args.admin and not args.filename:
+        raise UsageError("give the configuration with -f PATH, or a running sidecar with --admin HOST:PORT")
 
 
 def add_namespace_args(parser: argparse.ArgumentParser, *, all_namespaces: bool = True) -> None:
@@ -172,3 +187,14 @@ def fetch_config_dump(admin: str) -> dict[str, Any]:
     if not isinstance(dump, dict):
         raise AdminError(f"{url}: not a config dump")
     return dump
+
+
+def plan_from_admin(admin: str) -> tuple[ChainPlan, dict[str, Any]]:
+    """The chain plan a running sidecar serves (and its whole config dump)."""
+    from wasmplugin.config.plan import PlanFormatError, plan_from_config_dump
+
+    dump = fetch_config_dump(admin)
+    try:
+        return plan_from_config_dump(dump), dump
+    except PlanFormatError as exc:
+        raise AdminError(f"http://{admin}/config_dump: {exc}") from None

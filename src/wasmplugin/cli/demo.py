@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from wasmplugin.cli.argtypes import port, positive_seconds
+
 DESCRIPTION = """\
 Run the blog's mesh for real on 127.0.0.1: the five WasmPlugins of examples/demo (jwt-validator,
 rbac-enforcer, custom-metrics, header-modifier, rate-limiter) in front of a small echo app, with
@@ -28,26 +30,6 @@ See docs/demo.md.
 """
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range: {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "demo",
@@ -59,20 +41,20 @@ def register(sub: Any) -> None:
     p.add_argument("--once", action="store_true", help="exit after the table (non-zero if a case failed)")
     p.add_argument(
         "--inbound-port",
-        type=_port,
+        type=port,
         default=0,
         metavar="PORT",
         help="sidecar inbound listener port (default: ephemeral)",
     )
     p.add_argument(
         "--outbound-port",
-        type=_port,
+        type=port,
         default=0,
         metavar="PORT",
         help="sidecar outbound listener port (default: ephemeral)",
     )
     p.add_argument(
-        "--admin-port", type=_port, default=0, metavar="PORT", help="sidecar admin port (default: ephemeral)"
+        "--admin-port", type=port, default=0, metavar="PORT", help="sidecar admin port (default: ephemeral)"
     )
     p.add_argument(
         "--examples",
@@ -98,7 +80,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--start-timeout",
-        type=_seconds,
+        type=positive_seconds,
         default=600.0,
         metavar="SECONDS",
         help="how long the sidecar may take to fetch, compile and start the modules (default 600)",

@@ -11,25 +11,35 @@ from typing import TYPE_CHECKING, Any
 
 from wasmplugin.cli.config_args import (
     DEFAULT_NAMESPACE,
+    add_admin_arg,
     add_namespace_args,
     add_source_args,
+    check_one_source,
     exit_code,
     load_config,
+    plan_from_admin,
 )
 from wasmplugin.cli.get import QUALIFIED, RESOURCE_NAMES
+from wasmplugin.cli.served import positions
 from wasmplugin.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from wasmplugin.config.mesh import Mesh
+    from wasmplugin.config.plan import ChainPlan, PlanEntry
     from wasmplugin.config.resources import WasmPlugin
 
 _ACRONYMS = {"API", "URL", "UID", "OSB", "GUID"}
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|-")
 
 EPILOG = """\
+With --admin HOST:PORT the WasmPlugins are those a running sidecar serves, read from its
+/config_dump: the module, environment and chain positions as the sidecar runs them (defaults
+applied, Secret values redacted); the selector and labels are not kept by a sidecar.
+
 examples:
   wasmplugin describe wasmplugin jwt-validator -n istio-system -f examples/demo/
   wasmplugin describe wasmplugins -n default -f examples/blog/      # every plugin in the namespace
+  wasmplugin describe wasmplugin jwt-validator -n istio-system --admin 127.0.0.1:15000
 """
 
 
@@ -45,7 +55,8 @@ def register(sub: Any) -> None:
     p.add_argument("resource", metavar="RESOURCE", help="wasmplugin (or wasmplugins)")
     p.add_argument("name", metavar="NAME", nargs="?", help="the WasmPlugin (default: all in the namespace)")
     add_namespace_args(p, all_namespaces=False)
-    add_source_args(p)
+    add_source_args(p, required=False)
+    add_admin_arg(p)
     p.set_defaults(func=run)
 
 
@@ -189,16 +200,7 @@ def _workloads(plugin: WasmPlugin, mesh: Mesh, lines: list[str]) -> None:
         except ConfigError as exc:
             lines.append(f"    cannot be configured: {exc.reason}")
             continue
-        for chain in plan.chains:
-            port = "-" if chain.port is None else str(chain.port)
-            where = f"{chain.direction.value:<8} {port}/{chain.protocol or 'auto'}"
-            position = "not on this listener (match or type)"
-            for kind, entries in (("HTTP", chain.http), ("network", chain.network)):
-                names = [e.ecds_name for e in entries]
-                if plugin.ecds_name in names:
-                    index = names.index(plugin.ecds_name)
-                    position = f"#{index + 1} of {len(names)} in the {kind} chain"
-            lines.append(f"    {where:<22}{position}")
+        lines.extend("    " + line for line in positions(plan, plugin.ecds_name))
         entry = next((e for e in plan.entries() if e.ecds_name == plugin.ecds_name), None)
         if entry is not None:
             for var in entry.env:
@@ -237,11 +239,73 @@ def describe(plugin: WasmPlugin, mesh: Mesh) -> str:
     return "\n".join(lines) + "\n"
 
 
+def describe_served(entry: PlanEntry, plan: ChainPlan, admin: str) -> str:
+    """``describe`` of a plugin a running sidecar serves: what its /config_dump says of it."""
+    from wasmplugin.cli.served import as_object
+
+    lines: list[str] = []
+    _field(lines, "Name", [entry.name])
+    _field(lines, "Namespace", [entry.namespace])
+    _field(lines, "API Version", ["extensions.istio.io/v1alpha1"])
+    _field(lines, "Kind", ["WasmPlugin"])
+    lines.append("Metadata:")
+    lines.append(f"  Creation Timestamp:  {entry.creation_timestamp or '<unset>'}")
+    lines.append(f"  Resource Version:    {entry.resource_version or '<unset>'}")
+    lines.append("Spec:")
+    _render(as_object(entry)["spec"], 2, lines)
+    _field(lines, "Source", [f"the sidecar at {admin} (/config_dump)"])
+    secret = entry.image_pull_secret
+    if secret is None:
+        secret_text = "<none>"
+    else:
+        state = "resolved, <redacted>" if secret.resolved else "NOT resolved: the fetch fails"
+        secret_text = f"{secret.name} ({state})"
+    configuration = entry.configuration.decode("utf-8", errors="replace") or "<empty>"
+    if len(configuration) > 200:
+        configuration = configuration[:197] + "..."
+    rows = [
+        ("URL", entry.url),
+        ("SHA256", entry.sha256 or "<none>"),
+        ("Image Pull Policy", entry.image_pull_policy),
+        ("Image Pull Secret", secret_text),
+        ("Phase", entry.phase),
+        ("Priority", "<unset> (sorts last)" if entry.priority is None else str(entry.priority)),
+        ("Fail Strategy", entry.fail_strategy),
+        ("Type", entry.type),
+        ("Root ID", entry.root_id or "<empty>"),
+        ("ECDS Name", entry.ecds_name),
+        ("Configuration", configuration),
+    ]
+    lines.append("Module:")
+    lines.extend(f"  {label + ':':<20}{value}" for label, value in rows)
+    if entry.env:
+        lines.append("Env:")
+        for var in entry.env:
+            if var.source == "HOST":
+                text = "(HOST: the sidecar's own environment variable)"
+            else:
+                shown = "<redacted>" if var.secret else (var.value or "")
+                text = f"{shown} ({var.reference or var.source})"
+            lines.append(f"  {var.name}:  {text}")
+    workload = plan.workload
+    lines.append("Workloads:")
+    lines.append(f"  {workload.ref} ({workload.address}): served by this sidecar")
+    lines.extend("    " + line for line in positions(plan, entry.ecds_name))
+    if entry.warnings:
+        lines.append("Warnings:")
+        lines.extend(f"  {warning}" for warning in entry.warnings)
+    _field(lines, "Events", ["<none>"])
+    return "\n".join(lines) + "\n"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resource.lower() not in RESOURCE_NAMES:
         raise UsageError(
             f'the server doesn\'t have a resource type "{args.resource}" (this tool knows wasmplugins)'
         )
+    check_one_source(args)
+    if args.admin:
+        return _run_admin(args)
     result = load_config(args)
     namespace = args.namespace or DEFAULT_NAMESPACE
     mesh = result.mesh
@@ -255,3 +319,21 @@ def run(args: argparse.Namespace) -> int:
         return exit_code(result)
     sys.stdout.write("\n\n".join(describe(p, mesh).rstrip("\n") for p in plugins) + "\n")
     return exit_code(result)
+
+
+def _run_admin(args: argparse.Namespace) -> int:
+    plan, _ = plan_from_admin(args.admin)
+    namespace = args.namespace or DEFAULT_NAMESPACE
+    entries = sorted((e for e in plan.entries() if e.namespace == namespace), key=lambda e: e.name)
+    if args.name:
+        entries = [e for e in entries if e.name == args.name]
+        if not entries:
+            raise ConfigError(
+                f'{QUALIFIED} "{args.name}" is not served by the sidecar at {args.admin} '
+                f"in namespace {namespace}"
+            )
+    if not entries:
+        print(f"No resources found in {namespace} namespace.", file=sys.stderr)
+        return 0
+    sys.stdout.write("\n\n".join(describe_served(e, plan, args.admin).rstrip("\n") for e in entries) + "\n")
+    return 0

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from wasmplugin.cli.config_args import (
     DEFAULT_NAMESPACE,
+    add_admin_arg,
     add_namespace_args,
     add_source_args,
+    check_one_source,
     dump_json,
     dump_yaml,
     exit_code,
     human_age,
     load_config,
+    plan_from_admin,
     table,
 )
 from wasmplugin.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
+    from wasmplugin.config.plan import PlanEntry
     from wasmplugin.config.resources import WasmPlugin
 
 #: Names ``kubectl get`` accepts for the resource (plural, singular, fully qualified).
@@ -37,9 +43,14 @@ The table is kubectl's: NAME and AGE (the CRD's only printer column), NAMESPACE 
 (kubectl shows no extra columns for WasmPlugin). -o yaml/json print the resources as written,
 with metadata.namespace filled in; several resources come as a kind: List.
 
+With --admin HOST:PORT the list is the WasmPlugins a running sidecar serves (those selecting its
+workload), read from its /config_dump; -o yaml/json then show them as the sidecar runs them:
+defaults applied, Secret values redacted, no selector or match.
+
 examples:
   wasmplugin get wasmplugins -A -f examples/blog/
   wasmplugin get wasmplugin jwt-validator -n istio-system -o yaml -f examples/blog/
+  wasmplugin get wasmplugins -A -o wide --admin 127.0.0.1:15000
 """
 
 
@@ -58,7 +69,8 @@ def register(sub: Any) -> None:
         "-o", "--output", choices=["wide", "yaml", "json", "name"], help="output format (default: a table)"
     )
     p.add_argument("--no-headers", action="store_true", help="omit the table header")
-    add_source_args(p)
+    add_source_args(p, required=False)
+    add_admin_arg(p)
     p.set_defaults(func=run)
 
 
@@ -72,26 +84,50 @@ def as_object(plugin: WasmPlugin) -> dict[str, Any]:
     return body
 
 
-def _rows(plugins: list[WasmPlugin], args: argparse.Namespace) -> list[list[str]]:
+@dataclass(frozen=True)
+class Listed:
+    """One WasmPlugin as ``get`` prints it, from a file or from a running sidecar."""
+
+    namespace: str
+    name: str
+    created: datetime | None
+    #: PHASE, PRIORITY, TYPE, FAILSTRATEGY, URL (the -o wide columns).
+    wide: tuple[str, str, str, str, str]
+    #: What -o yaml/json prints.
+    body: dict[str, Any]
+
+
+def from_file(p: WasmPlugin) -> Listed:
+    spec = p.spec
+    wide = (
+        spec.effective_phase.value,
+        "<unset>" if spec.priority is None else str(spec.priority),
+        spec.effective_type.value,
+        spec.effective_fail_strategy.value,
+        spec.normalized_url or spec.url,
+    )
+    created = p.meta.created if p.meta.creation_timestamp else None
+    return Listed(p.namespace, p.name, created, wide, as_object(p))
+
+
+def from_sidecar(e: PlanEntry) -> Listed:
+    from wasmplugin.cli import served
+
+    priority = "<unset>" if e.priority is None else str(e.priority)
+    wide = (e.phase, priority, e.type, e.fail_strategy, e.url)
+    return Listed(e.namespace, e.name, served.created(e), wide, served.as_object(e))
+
+
+def _rows(plugins: list[Listed], args: argparse.Namespace) -> list[list[str]]:
     wide = args.output == "wide"
     header = (["NAMESPACE"] if args.all_namespaces else []) + ["NAME", "AGE"]
     if wide:
         header += ["PHASE", "PRIORITY", "TYPE", "FAILSTRATEGY", "URL"]
     rows = [] if args.no_headers else [header]
     for p in plugins:
-        row = ([p.namespace] if args.all_namespaces else []) + [
-            p.name,
-            human_age(p.meta.created if p.meta.creation_timestamp else None),
-        ]
+        row = ([p.namespace] if args.all_namespaces else []) + [p.name, human_age(p.created)]
         if wide:
-            spec = p.spec
-            row += [
-                spec.effective_phase.value,
-                "<unset>" if spec.priority is None else str(spec.priority),
-                spec.effective_type.value,
-                spec.effective_fail_strategy.value,
-                spec.normalized_url or spec.url,
-            ]
+            row += list(p.wide)
         rows.append(row)
     return rows
 
@@ -105,9 +141,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-n and -A cannot be used together")
     if args.all_namespaces and args.name:
         raise UsageError("a resource cannot be retrieved by name across all namespaces")
-    result = load_config(args)
+    check_one_source(args)
+    listed: list[Listed]
+    if args.admin:
+        plan, _ = plan_from_admin(args.admin)
+        listed, code = [from_sidecar(e) for e in plan.entries()], 0
+    else:
+        result = load_config(args)
+        listed, code = [from_file(p) for p in result.mesh.plugins], exit_code(result)
     namespace = args.namespace or DEFAULT_NAMESPACE
-    plugins = sorted(result.mesh.plugins, key=lambda p: (p.namespace, p.name))
+    plugins = sorted(listed, key=lambda p: (p.namespace, p.name))
     if not args.all_namespaces:
         plugins = [p for p in plugins if p.namespace == namespace]
     if args.name:
@@ -117,10 +160,10 @@ def run(args: argparse.Namespace) -> int:
     if not plugins:
         where = "" if args.all_namespaces else f" in {namespace} namespace"
         print(f"No resources found{where}.", file=sys.stderr)
-        return exit_code(result)
+        return code
     out = sys.stdout
     if args.output in ("yaml", "json"):
-        objects = [as_object(p) for p in plugins]
+        objects = [p.body for p in plugins]
         value: Any = (
             objects[0]
             if args.name
@@ -132,4 +175,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"wasmplugin.extensions.istio.io/{p.name}", file=out)
     else:
         table(_rows(plugins, args), out)
-    return exit_code(result)
+    return code

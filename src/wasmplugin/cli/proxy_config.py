@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from wasmplugin.cli.config_args import (
     DEFAULT_NAMESPACE,
+    add_admin_arg,
     add_source_args,
+    check_one_source,
     dump_json,
     dump_yaml,
     exit_code,
-    fetch_config_dump,
     format_table,
     load_config,
+    plan_from_admin,
     table,
 )
 from wasmplugin.errors import AdminError, ConfigError, UsageError
@@ -38,15 +40,15 @@ ECDS_DUMP_TYPE = "type.googleapis.com/envoy.admin.v3.EcdsConfigDump"
 
 EPILOG = """\
 WORKLOAD is NAMESPACE/NAME, NAME (with -n), NAME.NAMESPACE (istioctl's form) or KIND/NAME such
-as deploy/my-service (the blog's form): a WorkloadEntry of that name, else the one WorkloadEntry
+as deploy/api-gateway (the blog's form): a WorkloadEntry of that name, else the one WorkloadEntry
 labelled app=NAME. With --admin the plan comes from a running sidecar's /config_dump and
 WORKLOAD may be left out.
 
 examples:
-  wasmplugin proxy-config wasm default/my-service -f examples/demo/
-  wasmplugin proxy-config wasm deploy/my-service -n default -f examples/demo/
-  wasmplugin proxy-config ecds default/my-service -f examples/demo/ -o json
-  wasmplugin pc wasm --admin 127.0.0.1:15000
+  wasmplugin proxy-config wasm default/api-gateway -f examples/demo/
+  wasmplugin proxy-config wasm deploy/api-gateway -n default -f examples/demo/
+  wasmplugin proxy-config ecds default/api-gateway -f examples/demo/ -o json
+  wasmplugin pc wasm --admin 127.0.0.1:15000     # `serve`'s default admin port; `demo` prints its own
 """
 
 
@@ -80,9 +82,7 @@ def register(sub: Any) -> None:
             "-n", "--namespace", metavar="NS", help=f"the workload's namespace (default: {DEFAULT_NAMESPACE})"
         )
         add_source_args(q, required=False)
-        q.add_argument(
-            "--admin", metavar="HOST:PORT", help="read a running sidecar's admin /config_dump instead of -f"
-        )
+        add_admin_arg(q)
         q.add_argument(
             "-o", "--output", choices=outputs, default="short", help="output format (default: short)"
         )
@@ -137,17 +137,11 @@ def find_workload(mesh: Mesh, text: str, namespace: str | None) -> WorkloadEntry
 def load_plan(args: argparse.Namespace) -> tuple[ChainPlan, dict[str, Any] | None, int]:
     """(plan, config dump or None, exit code) from -f files or --admin. With -f, configuration
     errors are printed and the exit code is 1 (a sidecar would keep its last good config)."""
-    from wasmplugin.config.plan import PlanFormatError, plan_from_config_dump
     from wasmplugin.config.planner import build_plan
 
+    check_one_source(args)
     if args.admin:
-        if args.filename:
-            raise UsageError("use either -f or --admin, not both")
-        dump = fetch_config_dump(args.admin)
-        try:
-            plan = plan_from_config_dump(dump)
-        except PlanFormatError as exc:
-            raise AdminError(f"http://{args.admin}/config_dump: {exc}") from None
+        plan, dump = plan_from_admin(args.admin)
         if args.workload:
             ns, name, _ = parse_workload_arg(args.workload, args.namespace)
             if name != plan.workload.name or (ns is not None and ns != plan.workload.namespace):
@@ -155,10 +149,8 @@ def load_plan(args: argparse.Namespace) -> tuple[ChainPlan, dict[str, Any] | Non
                     f"the sidecar at {args.admin} serves {plan.workload.ref}, not {args.workload}"
                 )
         return plan, dump, 0
-    if not args.filename:
-        raise UsageError("give the configuration with -f PATH, or a running sidecar with --admin HOST:PORT")
     if not args.workload:
-        raise UsageError("WORKLOAD is required with -f (e.g. default/my-service)")
+        raise UsageError("WORKLOAD is required with -f (e.g. default/api-gateway)")
     result = load_config(args)
     workload = find_workload(result.mesh, args.workload, args.namespace)
     return build_plan(result.mesh, workload), None, exit_code(result)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wasmplugin.cli.argtypes import port, positive_int
 from wasmplugin.errors import UsageError
 
 DESCRIPTION = """\
@@ -20,26 +21,6 @@ last good configuration keeps serving.
 
 Port 0 picks a free port; the bound ports are printed on the line starting with "ready".
 """
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range: {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -60,20 +41,20 @@ def register(sub: Any) -> None:
         "--workload", required=True, metavar="NS/NAME", help="the WorkloadEntry whose sidecar this is"
     )
     p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--inbound-port", type=_port, default=15006, help="inbound listener port (default 15006)")
+    p.add_argument("--inbound-port", type=port, default=15006, help="inbound listener port (default 15006)")
     p.add_argument(
-        "--outbound-port", type=_port, default=15001, help="outbound listener port (default 15001)"
+        "--outbound-port", type=port, default=15001, help="outbound listener port (default 15001)"
     )
-    p.add_argument("--admin-port", type=_port, default=15000, help="admin endpoint port (default 15000)")
+    p.add_argument("--admin-port", type=port, default=15000, help="admin endpoint port (default 15000)")
     p.add_argument(
         "--target-port",
-        type=_port,
+        type=port,
         default=None,
         help="workload port for inbound traffic when the WorkloadEntry has several and none named http",
     )
     p.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=1,
         help="worker processes sharing the listen ports, each with its own VMs (default 1)",
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from wasmplugin.config.diagnostics import Diagnostic, Location, error, warning
-from wasmplugin.config.meta import ObjectMeta
+from wasmplugin.config.meta import ObjectMeta, parse_meta
 from wasmplugin.config.schema import Problem
 
-__all__ = ["Collector", "resource_label"]
+__all__ = ["Collector", "resource_label", "start_document"]
 
 
 class Collector:
@@ -41,9 +42,25 @@ class Collector:
         for problem in problems:
             self.error(problem.path, problem.reason, origin)
 
+    def unknown_fields(self, body: dict[str, Any], known: Collection[str]) -> None:
+        """An error for each top-level key of ``body`` that is not ``known``."""
+        for key in body:
+            if key not in known:
+                self.error(key, "unknown field", "schema")
+
     @property
     def has_errors(self) -> bool:
         return any(d.is_error for d in self.diagnostics)
+
+
+def start_document(
+    kind: str, body: dict[str, Any], location: Location, strict: bool
+) -> tuple[Collector, ObjectMeta | None]:
+    """A collector for one ``kind`` document, its metadata parsed and the metadata problems in."""
+    meta, meta_problems = parse_meta(body)
+    out = Collector(location, resource_label(kind, body, meta), strict)
+    out.problems(meta_problems, "metadata")
+    return out, meta
 
 
 def resource_label(kind: str, body: dict[str, Any], meta: ObjectMeta | None) -> str:

@@ -9,10 +9,9 @@ import binascii
 import re
 from typing import Any
 
-from wasmplugin.config.collect import Collector, resource_label
+from wasmplugin.config.collect import Collector, start_document
 from wasmplugin.config.diagnostics import Diagnostic, Location
 from wasmplugin.config.frozen import FrozenDict
-from wasmplugin.config.meta import parse_meta
 from wasmplugin.config.redact import Redacted
 from wasmplugin.config.resources import ConfigMap, Secret
 from wasmplugin.config.schema import Schema, check, describe_value
@@ -69,9 +68,7 @@ def _b64(out: Collector, value: str, path: str) -> bytes | None:
 def parse_secret(
     body: dict[str, Any], location: Location, *, strict: bool = False
 ) -> tuple[Secret | None, list[Diagnostic]]:
-    meta, meta_problems = parse_meta(body)
-    out = Collector(location, resource_label("Secret", body, meta), strict)
-    out.problems(meta_problems, "metadata")
+    out, meta = start_document("Secret", body, location, strict)
     out.problems(check(SECRET, {k: v for k, v in body.items() if k != "metadata"}, ""), "schema")
     if out.has_errors or meta is None:
         return None, out.diagnostics
@@ -97,9 +94,7 @@ def parse_secret(
 def parse_config_map(
     body: dict[str, Any], location: Location, *, strict: bool = False
 ) -> tuple[ConfigMap | None, list[Diagnostic]]:
-    meta, meta_problems = parse_meta(body)
-    out = Collector(location, resource_label("ConfigMap", body, meta), strict)
-    out.problems(meta_problems, "metadata")
+    out, meta = start_document("ConfigMap", body, location, strict)
     out.problems(check(CONFIG_MAP, {k: v for k, v in body.items() if k != "metadata"}, ""), "schema")
     if out.has_errors or meta is None:
         return None, out.diagnostics

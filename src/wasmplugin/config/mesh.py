@@ -49,8 +49,18 @@ def _merge_protocol(a: str, b: str) -> str:
     return ""  # mixed HTTP and TCP on one port: Istio sniffs
 
 
+class _ListenerPort:
+    __slots__ = ()
+    #: Upper-case protocol, or "" when unknown (Istio sniffs it).
+    protocol: str
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol in HTTP_PROTOCOLS
+
+
 @dataclass(frozen=True, slots=True)
-class InboundPort:
+class InboundPort(_ListenerPort):
     """A port the sidecar accepts inbound traffic on (= the workload's target port)."""
 
     port: int
@@ -60,22 +70,14 @@ class InboundPort:
     #: Hosts of the services that route to this port.
     services: tuple[str, ...] = ()
 
-    @property
-    def is_http(self) -> bool:
-        return self.protocol in HTTP_PROTOCOLS
-
 
 @dataclass(frozen=True, slots=True)
-class OutboundPort:
+class OutboundPort(_ListenerPort):
     """A service port the workload can call (outbound listeners are per service port)."""
 
     port: int
     protocol: str
     services: tuple[str, ...] = ()
-
-    @property
-    def is_http(self) -> bool:
-        return self.protocol in HTTP_PROTOCOLS
 
 
 @dataclass(frozen=True, slots=True)

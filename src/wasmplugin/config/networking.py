@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from wasmplugin.config.collect import Collector, resource_label
+from wasmplugin.config.collect import Collector, start_document
 from wasmplugin.config.diagnostics import Diagnostic, Location
 from wasmplugin.config.frozen import FrozenDict, freeze
-from wasmplugin.config.meta import check_labels, dns1123_label_problem, parse_meta
+from wasmplugin.config.meta import check_labels, dns1123_label_problem
 from wasmplugin.config.resources import ServiceEndpoint, ServiceEntry, ServicePort, WorkloadEntry
 from wasmplugin.config.schema import Problem, Rule, Schema, check, describe_value
 
@@ -124,12 +124,8 @@ def _ports_problems(ports: dict[str, Any], path: str) -> list[Problem]:
 
 
 def _common(kind: str, body: dict[str, Any], location: Location, strict: bool) -> tuple[Collector, Any, Any]:
-    meta, meta_problems = parse_meta(body)
-    out = Collector(location, resource_label(kind, body, meta), strict)
-    out.problems(meta_problems, "metadata")
-    for key in body:
-        if key not in _TOP_LEVEL:
-            out.error(key, "unknown field", "schema")
+    out, meta = start_document(kind, body, location, strict)
+    out.unknown_fields(body, _TOP_LEVEL)
     return out, meta, body.get("spec")
 
 

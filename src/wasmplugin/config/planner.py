@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from wasmplugin.chain.api import Direction
 from wasmplugin.config.env import resolve_env, resolve_pull_secret
-from wasmplugin.config.mesh import HTTP_PROTOCOLS, Mesh
+from wasmplugin.config.mesh import HTTP_PROTOCOLS, InboundPort, Mesh, OutboundPort
 from wasmplugin.config.ordering import gather, order_by_phase
 from wasmplugin.config.plan import (
     LISTENER_GATEWAY,
@@ -116,42 +116,20 @@ def build_plan(mesh: Mesh, workload: WorkloadEntry) -> ChainPlan:
         )
 
     chains: list[PortChain] = []
+
+    def listener(
+        direction: Direction, ports: Sequence[InboundPort | OutboundPort], name: str, cls: ListenerClass
+    ) -> None:
+        """One chain per port of a listener kind."""
+        chains.extend(chain(direction, p.port, p.protocol, name, cls, p.services) for p in ports)
+
     kind = workload_kind(workload)
     if kind is WorkloadKind.SIDECAR:
-        for inbound in mesh.inbound_ports(workload):
-            chains.append(
-                chain(
-                    Direction.INBOUND,
-                    inbound.port,
-                    inbound.protocol,
-                    LISTENER_SIDECAR_INBOUND,
-                    ListenerClass.SIDECAR_INBOUND,
-                    inbound.services,
-                )
-            )
-        for outbound in mesh.outbound_ports(workload):
-            chains.append(
-                chain(
-                    Direction.OUTBOUND,
-                    outbound.port,
-                    outbound.protocol,
-                    LISTENER_SIDECAR_OUTBOUND,
-                    ListenerClass.SIDECAR_OUTBOUND,
-                    outbound.services,
-                )
-            )
+        inbound, outbound = mesh.inbound_ports(workload), mesh.outbound_ports(workload)
+        listener(Direction.INBOUND, inbound, LISTENER_SIDECAR_INBOUND, ListenerClass.SIDECAR_INBOUND)
+        listener(Direction.OUTBOUND, outbound, LISTENER_SIDECAR_OUTBOUND, ListenerClass.SIDECAR_OUTBOUND)
     elif kind is WorkloadKind.GATEWAY:
-        for inbound in mesh.inbound_ports(workload):
-            chains.append(
-                chain(
-                    Direction.INBOUND,
-                    inbound.port,
-                    inbound.protocol,
-                    LISTENER_GATEWAY,
-                    ListenerClass.GATEWAY,
-                    inbound.services,
-                )
-            )
+        listener(Direction.INBOUND, mesh.inbound_ports(workload), LISTENER_GATEWAY, ListenerClass.GATEWAY)
     else:
         chains.append(
             chain(Direction.INBOUND, None, "HTTP", LISTENER_WAYPOINT, ListenerClass.SIDECAR_INBOUND, ())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from wasmplugin.config.diagnostics import Diagnostic, Location
 from wasmplugin.config.frozen import EMPTY, FrozenDict
@@ -92,6 +92,27 @@ class PriorityOrder(StrEnum):
     DESCENDING = "descending"
     #: The blog's reading ("lower runs first"); a mesh-config extension.
     ASCENDING = "ascending"
+
+
+class _Resource:
+    """What every resource kind has: ``meta``, and from it a namespace, a name and the label
+    (``WasmPlugin ns/name``) that error messages use."""
+
+    __slots__ = ()
+    meta: ObjectMeta
+    kind: ClassVar[str]
+
+    @property
+    def namespace(self) -> str:
+        return self.meta.namespace
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.meta.namespace}/{self.meta.name}"
 
 
 # --- WasmPlugin ---------------------------------------------------------------------------------
@@ -201,7 +222,7 @@ class WasmPluginSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class WasmPlugin:
+class WasmPlugin(_Resource):
     meta: ObjectMeta
     spec: WasmPluginSpec
     location: Location
@@ -213,28 +234,16 @@ class WasmPlugin:
     kind = "WasmPlugin"
 
     @property
-    def namespace(self) -> str:
-        return self.meta.namespace
-
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
     def ecds_name(self) -> str:
         """Istio ≤ 1.29's ECDS resource name (reference §5.1)."""
         return f"extensions.istio.io/wasmplugin/{self.meta.namespace}.{self.meta.name}"
-
-    @property
-    def label(self) -> str:
-        return f"WasmPlugin {self.meta.namespace}/{self.meta.name}"
 
 
 # --- workloads and services ------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class WorkloadEntry:
+class WorkloadEntry(_Resource):
     """A local workload (the app behind one sidecar), from ``networking.istio.io`` WorkloadEntry."""
 
     meta: ObjectMeta
@@ -251,18 +260,6 @@ class WorkloadEntry:
     weight: int | None = None
 
     kind = "WorkloadEntry"
-
-    @property
-    def namespace(self) -> str:
-        return self.meta.namespace
-
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
-    def label(self) -> str:
-        return f"WorkloadEntry {self.meta.namespace}/{self.meta.name}"
 
     def target_port(self, name: str | None = None) -> int:
         """The workload's port named ``name``; without a name, its only port.
@@ -308,7 +305,7 @@ class ServiceEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceEntry:
+class ServiceEntry(_Resource):
     meta: ObjectMeta
     hosts: tuple[str, ...]
     location: Location
@@ -324,18 +321,6 @@ class ServiceEntry:
     export_to: tuple[str, ...] = ()
 
     kind = "ServiceEntry"
-
-    @property
-    def namespace(self) -> str:
-        return self.meta.namespace
-
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
-    def label(self) -> str:
-        return f"ServiceEntry {self.meta.namespace}/{self.meta.name}"
 
     def port(self, number: int) -> ServicePort | None:
         for port in self.ports:
@@ -359,7 +344,7 @@ class ServiceEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Secret:
+class Secret(_Resource):
     meta: ObjectMeta
     location: Location
     type: str = "Opaque"
@@ -368,23 +353,15 @@ class Secret:
 
     kind = "Secret"
 
-    @property
-    def label(self) -> str:
-        return f"Secret {self.meta.namespace}/{self.meta.name}"
-
 
 @dataclass(frozen=True, slots=True)
-class ConfigMap:
+class ConfigMap(_Resource):
     meta: ObjectMeta
     location: Location
     data: FrozenDict[str, str] = EMPTY
     binary_data: FrozenDict[str, bytes] = EMPTY
 
     kind = "ConfigMap"
-
-    @property
-    def label(self) -> str:
-        return f"ConfigMap {self.meta.namespace}/{self.meta.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,9 @@ def describe_value(value: Any, limit: int = 60) -> str:
     return type(value).__name__
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any, *, list_name: str = "array", dict_name: str = "object") -> str:
+    """The JSON-schema type of a parsed YAML value, for "expected X, got Y" messages (a caller may
+    call lists and dicts by its own words, e.g. "list" and "mapping")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -113,9 +115,9 @@ def _type_name(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):
-        return "array"
+        return list_name
     if isinstance(value, dict):
-        return "object"
+        return dict_name
     return type(value).__name__
 
 
@@ -178,7 +180,7 @@ def _check(schema: Schema, value: Any, path: str, out: list[Problem]) -> None:
             Problem(
                 path,
                 _with_hint(
-                    f"must be of type {schema.type}, got {_type_name(value)} {describe_value(value)}", schema
+                    f"must be of type {schema.type}, got {type_name(value)} {describe_value(value)}", schema
                 ),
             )
         )

@@ -11,10 +11,9 @@ from typing import Any
 
 from wasmplugin.config import gojson, gourl
 from wasmplugin.config.blogforms import apply_blog_forms
-from wasmplugin.config.collect import Collector, resource_label
+from wasmplugin.config.collect import start_document
 from wasmplugin.config.diagnostics import Diagnostic, Location
 from wasmplugin.config.frozen import FrozenDict, freeze
-from wasmplugin.config.meta import parse_meta
 from wasmplugin.config.resources import (
     EnvValueSource,
     EnvVarSpec,
@@ -123,12 +122,8 @@ def parse_wasmplugin(
     body: dict[str, Any], location: Location, *, strict: bool = False
 ) -> tuple[WasmPlugin | None, list[Diagnostic]]:
     """Validate one WasmPlugin document; the resource is None when there is any error."""
-    meta, meta_problems = parse_meta(body)
-    out = Collector(location, resource_label("WasmPlugin", body, meta), strict)
-    out.problems(meta_problems, "metadata")
-    for key in body:
-        if key not in TOP_LEVEL_FIELDS:
-            out.error(key, "unknown field", "schema")
+    out, meta = start_document("WasmPlugin", body, location, strict)
+    out.unknown_fields(body, TOP_LEVEL_FIELDS)
     spec = body.get("spec")
     if spec is None:
         out.error("spec", "required field is missing", "schema")

@@ -285,20 +285,11 @@ class ModuleFetcher:
         except FetchError as err:
             raise self._count(err, "download_failure") from None
         actual = hashlib.sha256(data).hexdigest()
-        if expected is not None and expected != actual:
-            raise self._count(
-                ChecksumMismatch(
-                    f"module downloaded from {mu.display} has checksum {actual}, "
-                    f"which does not match the expected sha256 {expected}"
-                ),
-                "checksum_mismatched",
-            )
+        self._check_sha256(mu, actual, expected)
         if expected is None:
-            with self.cache.transaction() as index:
-                hit = self._lookup(index, name, actual, mu)
-                if hit is not None:
-                    self._remember(index, mu, actual, resource_name, resource_version)
-                    return hit
+            hit = self._cached_as(mu, name, actual, resource_name, resource_version)
+            if hit is not None:
+                return hit
         return self._store(mu, name, actual, data, None, None, resource_name, resource_version)
 
     def _fetch_oci(
@@ -335,20 +326,11 @@ class ModuleFetcher:
                         f" ({expected[:12]}… is the digest of layer {i}; "
                         "for oci:// Istio compares the manifest digest)"
                     )
-            raise self._count(
-                ChecksumMismatch(
-                    f"module downloaded from {mu.display} has checksum {actual} (manifest digest), "
-                    f"which does not match the expected sha256 {expected}{hint}"
-                ),
-                "checksum_mismatched",
-            )
+            self._check_sha256(mu, actual, expected, what=" (manifest digest)", hint=hint)
         if expected is None:
-            with self.cache.transaction() as index:
-                hit = self._lookup(index, name, actual, mu)
-                if hit is not None:
-                    if mu.digest_hex is None:
-                        self._remember(index, mu, actual, resource_name, resource_version)
-                    return hit
+            hit = self._cached_as(mu, name, actual, resource_name, resource_version)
+            if hit is not None:
+                return hit
         try:
             data, layout = prepared.download(
                 limit=self.limits.module_max_bytes,
@@ -360,6 +342,30 @@ class ModuleFetcher:
         if layout is Layout.ORAS:
             log.warning("%s: %s", mu.display, ORAS_WARNING)
         return self._store(mu, name, actual, data, prepared.digest, layout, resource_name, resource_version)
+
+    def _check_sha256(
+        self, mu: ModuleUrl, actual: str, expected: str | None, *, what: str = "", hint: str = ""
+    ) -> None:
+        """The spec's ``sha256`` (when given) against what was fetched; ``what`` says which digest."""
+        if expected is not None and expected != actual:
+            raise self._count(
+                ChecksumMismatch(
+                    f"module downloaded from {mu.display} has checksum {actual}{what}, "
+                    f"which does not match the expected sha256 {expected}{hint}"
+                ),
+                "checksum_mismatched",
+            )
+
+    def _cached_as(
+        self, mu: ModuleUrl, name: str, checksum: str, resource_name: str, resource_version: str | None
+    ) -> FetchedModule | None:
+        """Without a ``sha256`` the checksum is known only after resolving the URL; the cache may
+        hold that module already (then the URL is remembered as resolving to it)."""
+        with self.cache.transaction() as index:
+            hit = self._lookup(index, name, checksum, mu)
+            if hit is not None and mu.digest_hex is None:
+                self._remember(index, mu, checksum, resource_name, resource_version)
+            return hit
 
     def _store(
         self,

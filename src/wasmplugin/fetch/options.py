@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from wasmplugin.errors import UsageError
@@ -67,26 +67,9 @@ def parse_duration(text: str, *, what: str = "duration") -> float:
 def limits_from_env(limits: Limits, env: Mapping[str, str] | None = None) -> Limits:
     env = os.environ if env is None else env
     overrides: dict[str, float | int] = {}
-    if env.get("WASM_HTTP_REQUEST_TIMEOUT"):
-        overrides["http_request_timeout_s"] = parse_duration(
-            env["WASM_HTTP_REQUEST_TIMEOUT"], what="WASM_HTTP_REQUEST_TIMEOUT"
-        )
-    if env.get("WASM_HTTP_REQUEST_MAX_RETRIES"):
-        overrides["http_max_attempts"] = _int(
-            env["WASM_HTTP_REQUEST_MAX_RETRIES"], "WASM_HTTP_REQUEST_MAX_RETRIES"
-        )
-    if env.get("WASM_MODULE_EXPIRY"):
-        overrides["cache_module_expiry_s"] = parse_duration(
-            env["WASM_MODULE_EXPIRY"], what="WASM_MODULE_EXPIRY"
-        )
-    if env.get("WASM_PURGE_INTERVAL"):
-        overrides["cache_purge_interval_s"] = parse_duration(
-            env["WASM_PURGE_INTERVAL"], what="WASM_PURGE_INTERVAL"
-        )
-    if env.get("ISTIO_WASM_MAX_BINARY_SIZE_BYTES"):
-        overrides["module_max_bytes"] = _int(
-            env["ISTIO_WASM_MAX_BINARY_SIZE_BYTES"], "ISTIO_WASM_MAX_BINARY_SIZE_BYTES"
-        )
+    for var, (limit, parse) in _ENV_LIMITS.items():
+        if env.get(var):
+            overrides[limit] = parse(env[var], var)
     return limits.with_overrides(**overrides) if overrides else limits
 
 
@@ -98,3 +81,17 @@ def _int(text: str, what: str) -> int:
     if value <= 0:
         raise UsageError(f"{what}: must be positive")
     return value
+
+
+def _duration(text: str, what: str) -> float:
+    return parse_duration(text, what=what)
+
+
+#: istio-agent's environment variables → the Limits field each sets, and how its value is read.
+_ENV_LIMITS: dict[str, tuple[str, Callable[[str, str], float | int]]] = {
+    "WASM_HTTP_REQUEST_TIMEOUT": ("http_request_timeout_s", _duration),
+    "WASM_HTTP_REQUEST_MAX_RETRIES": ("http_max_attempts", _int),
+    "WASM_MODULE_EXPIRY": ("cache_module_expiry_s", _duration),
+    "WASM_PURGE_INTERVAL": ("cache_purge_interval_s", _duration),
+    "ISTIO_WASM_MAX_BINARY_SIZE_BYTES": ("module_max_bytes", _int),
+}

@@ -28,7 +28,7 @@ from wasmplugin.chain.api import (
     SendResponseTrailers,
     StreamInfo,
 )
-from wasmplugin.testing.headers import Headers, HeadersInput, to_pairs
+from wasmplugin.testing.headers import BodyView, Headers, HeadersInput, RequestView, to_pairs
 
 if TYPE_CHECKING:
     from wasmplugin.chain.chain import FilterChain
@@ -51,10 +51,6 @@ def chunks_of(body: BodyInput) -> list[bytes]:
         data = body.encode() if isinstance(body, str) else bytes(body)
         return [data] if data else []
     return [c.encode() if isinstance(c, str) else bytes(c) for c in body]
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -98,7 +94,7 @@ Backend = Reply | Callable[["UpstreamRequest"], Reply]
 
 
 @dataclass
-class UpstreamRequest:
+class UpstreamRequest(RequestView):
     """The request as it left the chain (what the backend received)."""
 
     headers: Headers
@@ -106,31 +102,12 @@ class UpstreamRequest:
     trailers: Headers | None = None
     complete: bool = False
 
-    @property
-    def method(self) -> str:
-        return self.headers.get(":method", "")
-
-    @property
-    def path(self) -> str:
-        return self.headers.get(":path", "")
-
-    @property
-    def authority(self) -> str:
-        return self.headers.get(":authority", "")
-
-    @property
-    def text(self) -> str:
-        return _text(self.body)
-
-    def json(self) -> Any:
-        return jsonlib.loads(self.body)
-
     def __repr__(self) -> str:
         return f"<UpstreamRequest {self.method} {self.path} ({len(self.body)} body bytes)>"
 
 
 @dataclass
-class Response:
+class Response(BodyView):
     """What the client received, and what happened on the way."""
 
     #: HTTP status the client got; ``None`` when the stream was reset before any response.
@@ -160,13 +137,6 @@ class Response:
     http_calls: list[RecordedCall]
     trace: HostCallTrace
     events: list[str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return _text(self.body)
-
-    def json(self) -> Any:
-        return jsonlib.loads(self.body)
 
     def __repr__(self) -> str:
         status = "reset" if self.status is None else str(self.status)

@@ -8,7 +8,9 @@ a dict of its (first) values, so ``assert resp.headers == {...}`` reads naturall
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 #: What tests may pass as headers: ``{"name": "value"}`` (a list value adds the name repeatedly),
 #: or an iterable of ``(name, value)`` pairs; names and values as str or bytes.
@@ -108,3 +110,34 @@ class Headers(Mapping[str, str]):
 
     def __str__(self) -> str:
         return "\n".join(f"{k}: {v}" for k, v in self.pairs())
+
+
+class BodyView:
+    """``text`` and ``json()`` of a message's ``body``, for the classes that hold one."""
+
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return _text(self.body)
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.body)
+
+
+class RequestView(BodyView):
+    """A request's ``method``, ``path`` and ``authority``, read from its pseudo-headers."""
+
+    headers: Headers
+
+    @property
+    def method(self) -> str:
+        return self.headers.get(":method", "")
+
+    @property
+    def path(self) -> str:
+        return self.headers.get(":path", "")
+
+    @property
+    def authority(self) -> str:
+        return self.headers.get(":authority", "")

@@ -8,11 +8,12 @@ in a test file a typo silently drops a check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from wasmplugin.config.schema import type_name
 from wasmplugin.errors import ConfigError
 
 API_VERSION = "testing.wasmplugin.io/v1alpha1"
@@ -35,21 +36,11 @@ _MISSING = object()
 
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return type(value).__name__
+    return type_name(value, list_name="list", dict_name="mapping")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class Node:
@@ -77,41 +68,36 @@ class Node:
         self._used.add(key)
         return key in self.data
 
-    def text(self, key: str, default: Any = _MISSING) -> Any:
+    def _typed(self, key: str, default: Any, accepts: Callable[[Any], bool], expected: str) -> Any:
+        """The value at ``key`` (or ``default`` when absent and one is given), refused with
+        "expected <expected>, got <type>" unless ``accepts`` it. Callers tell a defaulted value by
+        ``v is default``."""
         v = self.raw(key, default)
         if v is default and default is not _MISSING:
             return v
-        if not isinstance(v, str):
-            raise self.error(f"expected a string, got {_type_name(v)}", key)
+        if not accepts(v):
+            raise self.error(f"expected {expected}, got {_type_name(v)}", key)
         return v
 
+    def text(self, key: str, default: Any = _MISSING) -> Any:
+        return self._typed(key, default, lambda v: isinstance(v, str), "a string")
+
     def integer(self, key: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
-        v = self.raw(key, default)
-        if v is default and default is not _MISSING:
-            return v
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(f"expected an integer, got {_type_name(v)}", key)
-        if minimum is not None and v < minimum:
+        v = self._typed(key, default, _is_int, "an integer")
+        if v is not default and minimum is not None and v < minimum:
             raise self.error(f"must be at least {minimum}, got {v}", key)
         return v
 
     def number(self, key: str, default: Any = _MISSING) -> Any:
-        v = self.raw(key, default)
-        if v is default and default is not _MISSING:
+        v = self._typed(key, default, lambda v: _is_int(v) or isinstance(v, float), "a number")
+        if v is default:
             return v
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.error(f"expected a number, got {_type_name(v)}", key)
         if v < 0:
             raise self.error(f"cannot be negative, got {v}", key)
         return float(v)
 
     def flag(self, key: str, default: Any = _MISSING) -> Any:
-        v = self.raw(key, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not isinstance(v, bool):
-            raise self.error(f"expected true or false, got {_type_name(v)}", key)
-        return v
+        return self._typed(key, default, lambda v: isinstance(v, bool), "true or false")
 
     def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> Any:
         v = self.text(key, default)
@@ -123,19 +109,10 @@ class Node:
 
     def node(self, key: str, default: Any = _MISSING) -> Any:
         v = self.raw(key, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not isinstance(v, dict):
-            raise self.error(f"expected a mapping, got {_type_name(v)}", key)
-        return Node(v, f"{self.path}.{key}" if self.path else key, self.file)
+        return v if v is default and default is not _MISSING else self.child(v, key)
 
     def sequence(self, key: str, default: Any = _MISSING) -> Any:
-        v = self.raw(key, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not isinstance(v, list):
-            raise self.error(f"expected a list, got {_type_name(v)}", key)
-        return v
+        return self._typed(key, default, lambda v: isinstance(v, list), "a list")
 
     def child(self, value: Any, key: str) -> Node:
         """``value`` (found at ``key`` / ``key[i]``) as a Node, or an error naming it."""
@@ -159,6 +136,17 @@ class Node:
 # --- the model -------------------------------------------------------------------------------------
 
 
+class _JsonPayload:
+    """``has_json``: a ``json:`` key was given (its value may be null, so absence is ``_MISSING``)."""
+
+    __slots__ = ()
+    json: Any
+
+    @property
+    def has_json(self) -> bool:
+        return self.json is not _MISSING
+
+
 @dataclass(frozen=True)
 class HeaderExpectation:
     name: str
@@ -167,15 +155,11 @@ class HeaderExpectation:
 
 
 @dataclass(frozen=True)
-class BodyExpectation:
+class BodyExpectation(_JsonPayload):
     exact: str | None = None
     contains: tuple[str, ...] = ()
     matches: str | None = None
     json: Any = _MISSING
-
-    @property
-    def has_json(self) -> bool:
-        return self.json is not _MISSING
 
 
 @dataclass(frozen=True)
@@ -240,7 +224,7 @@ class TrapSpec:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(_JsonPayload):
     """A fake upstream's answer (``kind``: respond, reset, refuse, hang)."""
 
     kind: str = "respond"
@@ -251,13 +235,9 @@ class Answer:
     trailers: tuple[tuple[str, str], ...] | None = None
     delay: float = 0.0
 
-    @property
-    def has_json(self) -> bool:
-        return self.json is not _MISSING
-
 
 @dataclass(frozen=True)
-class ReplySpec:
+class ReplySpec(_JsonPayload):
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     body: tuple[bytes, ...] | None = None
@@ -265,13 +245,9 @@ class ReplySpec:
     trailers: tuple[tuple[str, str], ...] | None = None
     delay: float = 0.0
 
-    @property
-    def has_json(self) -> bool:
-        return self.json is not _MISSING
-
 
 @dataclass(frozen=True)
-class RequestSpec:
+class RequestSpec(_JsonPayload):
     method: str = "GET"
     path: str = "/"
     authority: str | None = None
@@ -280,10 +256,6 @@ class RequestSpec:
     body: tuple[bytes, ...] | None = None
     json: Any = _MISSING
     trailers: tuple[tuple[str, str], ...] | None = None
-
-    @property
-    def has_json(self) -> bool:
-        return self.json is not _MISSING
 
 
 @dataclass(frozen=True)
@@ -475,16 +447,10 @@ def _answer(n: Node) -> Answer:
             return Answer(kind=flag, delay=delay)
     answer = Answer(
         status=_status(n),
-        headers=_string_pairs(n, "headers") if n.has("headers") else (),
-        body=n.text("body").encode() if n.has("body") else None,
-        json=n.raw("json") if n.has("json") else _MISSING,
-        trailers=_string_pairs(n, "trailers") if n.has("trailers") else None,
+        **_message(n, lambda n, key: n.text(key).encode()),
         delay=n.number("delay", 0.0),
     )
-    if answer.body is not None and answer.has_json:
-        raise n.error("give body or json, not both")
-    n.done()
-    return answer
+    return _one_body(n, answer)
 
 
 def _status(n: Node) -> int:
@@ -509,18 +475,8 @@ def _upstreams(n: Node) -> tuple[tuple[str, tuple[Answer, ...]], ...]:
 
 
 def _reply(n: Node) -> ReplySpec:
-    spec = ReplySpec(
-        status=_status(n),
-        headers=_string_pairs(n, "headers") if n.has("headers") else (),
-        body=_chunks(n, "body") if n.has("body") else None,
-        json=n.raw("json") if n.has("json") else _MISSING,
-        trailers=_string_pairs(n, "trailers") if n.has("trailers") else None,
-        delay=n.number("delay", 0.0),
-    )
-    if spec.body is not None and spec.has_json:
-        raise n.error("give body or json, not both")
-    n.done()
-    return spec
+    spec = ReplySpec(status=_status(n), **_message(n, _chunks), delay=n.number("delay", 0.0))
+    return _one_body(n, spec)
 
 
 def _request(n: Node) -> RequestSpec:
@@ -532,15 +488,30 @@ def _request(n: Node) -> RequestSpec:
         path=path,
         authority=n.text("authority", None),
         scheme=n.choice("scheme", ("http", "https"), "http"),
-        headers=_string_pairs(n, "headers") if n.has("headers") else (),
-        body=_chunks(n, "body") if n.has("body") else None,
-        json=n.raw("json") if n.has("json") else _MISSING,
-        trailers=_string_pairs(n, "trailers") if n.has("trailers") else None,
+        **_message(n, _chunks),
     )
-    if spec.body is not None and spec.has_json:
+    return _one_body(n, spec)
+
+
+_Message = TypeVar("_Message", Answer, ReplySpec, RequestSpec)
+
+
+def _message(n: Node, read_body: Callable[[Node, str], Any]) -> dict[str, Any]:
+    """The headers, body (read by ``read_body``), json and trailers of a request or an answer."""
+    return {
+        "headers": _string_pairs(n, "headers") if n.has("headers") else (),
+        "body": read_body(n, "body") if n.has("body") else None,
+        "json": n.raw("json") if n.has("json") else _MISSING,
+        "trailers": _string_pairs(n, "trailers") if n.has("trailers") else None,
+    }
+
+
+def _one_body(n: Node, message: _Message) -> _Message:
+    """Refuse body and json together, and unknown keys; then ``message``."""
+    if message.body is not None and message.has_json:
         raise n.error("give body or json, not both")
     n.done()
-    return spec
+    return message
 
 
 def _header_expectations(n: Node, key: str) -> tuple[HeaderExpectation, ...]:

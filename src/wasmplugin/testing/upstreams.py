@@ -28,7 +28,7 @@ from typing import Any
 from wasmplugin.abi.enums import WasmResult
 from wasmplugin.abi.pairs import Pair
 from wasmplugin.host.api import HttpCallRequest, HttpCallResponse, Scheduler, TimerHandle
-from wasmplugin.testing.headers import Headers, HeadersInput, to_pairs
+from wasmplugin.testing.headers import Headers, HeadersInput, RequestView, to_pairs
 
 #: Envoy's texts for locally generated upstream failures (as the sidecar's client uses them).
 CONNECT_FAILURE_BODY = (
@@ -89,7 +89,7 @@ def _local(status: int, body: bytes) -> HttpCallResponse:
 
 
 @dataclass
-class RecordedCall:
+class RecordedCall(RequestView):
     """One http_call as the plugin sent it, and what came back."""
 
     plugin: str
@@ -103,25 +103,6 @@ class RecordedCall:
     #: "status 200", "reset", "timeout (504)", "refused (503)", "no healthy upstream (503)"; empty
     #: while the answer is pending.
     outcome: str = ""
-
-    @property
-    def method(self) -> str:
-        return self.headers.get(":method", "")
-
-    @property
-    def path(self) -> str:
-        return self.headers.get(":path", "")
-
-    @property
-    def authority(self) -> str:
-        return self.headers.get(":authority", "")
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        return jsonlib.loads(self.body)
 
     def __repr__(self) -> str:
         return (
