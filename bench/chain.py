@@ -19,87 +19,34 @@ builds them whether or not there is a chain. Best of ``--repeat`` runs of ``--n`
 CPU time of this thread (``time.thread_time``), so that other load on the machine distorts the
 figures less; the header-modifier's two rows are measured in alternation, so their difference
 holds. ``--instructions`` adds the instructions per request counted by callgrind
-(``bench/instructions.py``; slow, but the same on a loaded machine).
+(``bench/instructions.py``; slow, but the same on a loaded machine). The subjects and operations
+live in ``bench/cases.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from instructions import (
-    CONFIG,
-    HEADER_MODIFIER,
-    REQ,
-    RESP,
-    Case,
+from cases import (
     FloorChain,
     chain_case,
     header_modifier_chain,
-    instructions_per_op,
+    header_modifier_host_case,
+    header_modifier_vm,
     noop_chain,
     runtime_for_bench,
+    time_cases,
 )
+from instructions import instructions_per_op
 
 from wasmplugin.abi.enums import LogLevel
-from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.chain import FilterChain
 from wasmplugin.host.logsink import CollectingLogSink
-from wasmplugin.host.settings import PluginSettings
-from wasmplugin.host.simplehost import SimpleStreamHost, make_services
-from wasmplugin.host.vm import PluginVM
-
-
-def per_request_us(cases: list[Case], n: int, repeat: int) -> list[float]:
-    """Best CPU µs per request of each case; the cases' runs are interleaved, so that a change in
-    the machine's load hits them alike (their difference is then meaningful)."""
-    for prepare, run in cases:
-        prepare(min(n, 100))
-        run(min(n, 100))  # warm up
-    best = [float("inf")] * len(cases)
-    for _ in range(repeat):
-        for i, (prepare, run) in enumerate(cases):
-            prepare(n)
-            gc.collect()
-            gc.freeze()
-            t0 = time.thread_time()
-            run(n)
-            best[i] = min(best[i], time.thread_time() - t0)
-            gc.unfreeze()
-    return [b / n * 1e6 for b in best]
-
-
-def host_alone(vm: PluginVM) -> Case:
-    """The callbacks the chain makes for one request, driven directly on the VM."""
-    hosts: list[SimpleStreamHost] = []
-
-    def prepare(n: int) -> None:
-        hosts[:] = [
-            SimpleStreamHost(
-                request_headers=HeaderMap.from_lowered(list(REQ)),
-                response_headers=HeaderMap.from_lowered(list(RESP)),
-            )
-            for _ in range(n)
-        ]
-
-    def run(n: int) -> None:
-        create = vm.create_stream
-        for host in hosts[:n]:
-            ctx = create(host)
-            ctx.on_request_headers(len(REQ), True)
-            ctx.on_response_headers(len(RESP), False)
-            ctx.on_response_body(5, True)
-            ctx.on_log()
-            ctx.on_done()
-            ctx.on_delete()
-
-    return prepare, run
 
 
 def main() -> None:
@@ -111,15 +58,14 @@ def main() -> None:
 
     runtime = runtime_for_bench()
     hm_chain = header_modifier_chain(runtime)
-    module = runtime.compile(HEADER_MODIFIER.read_bytes(), name="header-modifier")
-    services = make_services(log=CollectingLogSink(LogLevel.WARN))
-    vm = PluginVM(runtime, module, PluginSettings(name="header-modifier", configuration=CONFIG), services)
-    vm.start()
+    vm = header_modifier_vm(runtime, CollectingLogSink(LogLevel.WARN))
     n_wasm = max(args.n // 4, 1000)
     try:
         cases = [chain_case(FloorChain()), chain_case(FilterChain()), chain_case(noop_chain())]
-        floor, zero, noop = per_request_us(cases, args.n, args.repeat)
-        total, alone = per_request_us([chain_case(hm_chain), host_alone(vm)], n_wasm, args.repeat)
+        floor, zero, noop = (t.best for t in time_cases(cases, args.n, args.repeat))
+        # the host alone makes the on_response_body call the chain makes
+        hm_cases = [chain_case(hm_chain), header_modifier_host_case(vm, response_body=True)]
+        total, alone = (t.best for t in time_cases(hm_cases, n_wasm, args.repeat))
     finally:
         vm.close()
         hm_chain.close()
@@ -140,8 +86,8 @@ def main() -> None:
     if args.instructions:
         print("| case | CPU µs/request (best) | instructions/request |")
         print("|---|---:|---:|")
-        for name, us, count in rows:
-            print(f"| {name} | {us:.2f} | {count()} |", flush=True)
+        for name, us, counted in rows:
+            print(f"| {name} | {us:.2f} | {counted()} |", flush=True)
     else:
         print("| case | CPU µs/request (best) |")
         print("|---|---:|")

@@ -30,6 +30,9 @@ class Limits:
     module_max_bytes: int = 256 * MIB
     #: WASI random_get refuses more than this per call (proxy-wasm-cpp-host).
     random_get_max_bytes: int = 64 * KIB
+    #: proxy_get_property paths whose parse a VM keeps (wasmplugin's own; the cache starts over
+    #: when full, so a plugin asking for ever new paths costs memory only up to this).
+    property_cache_entries: int = 256
 
     # --- ABI codecs ----------------------------------------------------------------------------
     #: Serialized header pairs larger than this decode as empty (PROXY_WASM_HOST_PAIRS_MAX_BYTES).

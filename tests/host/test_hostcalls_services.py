@@ -154,6 +154,45 @@ def test_unencodable_property_is_serialization_failure(g: Guest, host: SimpleStr
     assert prop(g, "weird")[0] == SERIALIZATION_FAILURE
 
 
+def test_stream_answers_are_asked_again_on_every_call(g: Guest, host: SimpleStreamHost) -> None:
+    """The host keeps the parse of a path, never a stream's answer."""
+    assert prop(g, "response", "code") == (OK, struct.pack("<q", 200))
+    host.properties[("response", "code")] = 503
+    assert prop(g, "response", "code") == (OK, struct.pack("<q", 503))
+    del host.properties[("response", "code")]
+    assert prop(g, "response", "code")[0] == NOT_FOUND
+    host.properties[("response", "code")] = b"x"
+    assert prop(g, "response", "code") == (OK, b"x")
+
+
+def test_a_cached_path_still_depends_on_the_context(vm: PluginVM, g: Guest) -> None:
+    assert prop(g, "request", "path") == (OK, b"/p?q=1")
+    assert prop(g, "request", "path", context_id=vm.root_context_id)[0] == NOT_FOUND
+    assert prop(g, "request", "path") == (OK, b"/p?q=1")
+    assert prop(g, "request", "headers", "x-a") == (OK, b"1")  # a prefix, indexed by the host ...
+    assert prop(g, "request", "headers", "x-a") == (OK, b"1")  # ... from the cache too
+
+
+def test_property_cache_is_bounded(
+    make_vm: Callable[..., PluginVM], module: CompiledModule, services: HostServices, host: SimpleStreamHost
+) -> None:
+    limited = make_services(limits=services.limits.with_overrides(property_cache_entries=4), node=NODE)
+    vm = make_vm(module, services_=limited)
+    g = Guest(vm, vm.create_stream(host).context_id)
+    for i in range(10):
+        host.properties[("k", str(i))] = f"v{i}"
+        assert prop(g, "k", str(i)) == (OK, f"v{i}".encode())
+        assert vm.properties.cached_paths <= 4
+    assert prop(g, "plugin_name") == (OK, vm.settings.name.encode())
+    assert prop(g, "k", "3") == (OK, b"v3")
+
+
+def test_registered_provider_replaces_a_cached_answer(vm: PluginVM, g: Guest) -> None:
+    assert prop(g, "plugin_name") == (OK, b"ns.svc")
+    vm.properties.register("plugin_name", lambda path, stream: ("renamed", 1))
+    assert prop(g, "plugin_name") == (OK, b"renamed")
+
+
 # -- stream control ---------------------------------------------------------------------------------
 def test_send_local_response_reaches_the_stream(g: Guest, host: SimpleStreamHost) -> None:
     details, dn = g.put("denied by policy")

@@ -9,7 +9,7 @@ may redirect until the callback returns.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from wasmplugin.host.api import StreamHost, TimerHandle
 
@@ -65,6 +65,61 @@ class RootContext:
         return f"RootContext({self.context_id})"
 
 
+#: The request path's exports, in the order of ``PluginVM._f_stream`` (a tuple: a callback
+#: reads its export by a constant index, as cheap as reading an attribute by name).
+STREAM_EXPORTS = (
+    "proxy_on_request_headers",
+    "proxy_on_request_body",
+    "proxy_on_request_trailers",
+    "proxy_on_response_headers",
+    "proxy_on_response_body",
+    "proxy_on_response_trailers",
+)
+REQUEST_HEADERS, REQUEST_BODY, REQUEST_TRAILERS, RESPONSE_HEADERS, RESPONSE_BODY, RESPONSE_TRAILERS = range(6)
+
+
+def _count_and_end(index: int) -> Callable[[StreamContext, int, bool], int]:
+    """``on_*_headers`` / ``on_*_body``: (context id, count or size, end of stream)."""
+
+    def callback(self: StreamContext, count: int, end_of_stream: bool) -> int:
+        vm = self.vm
+        f = vm._f_stream[index]
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = count
+        raw[8] = 1 if end_of_stream else 0  # not passed to 0.1.0 headers callbacks (nargs is 2)
+        return vm._invoke(f, self)
+
+    return _named(callback, index)
+
+
+def _count(index: int) -> Callable[[StreamContext, int], int]:
+    """``on_*_trailers``: (context id, count)."""
+
+    def callback(self: StreamContext, count: int) -> int:
+        vm = self.vm
+        f = vm._f_stream[index]
+        if f is None:
+            return 0
+        raw = f.raw
+        raw[0] = self.context_id
+        raw[4] = count
+        return vm._invoke(f, self)
+
+    return _named(callback, index)
+
+
+_F = TypeVar("_F", bound=Callable[..., int])
+
+
+def _named(callback: _F, index: int) -> _F:
+    callback.__name__ = name = STREAM_EXPORTS[index].removeprefix("proxy_")
+    callback.__qualname__ = "StreamContext." + name
+    return callback
+
+
 class StreamContext:
     """One HTTP stream's context. The chain calls these methods in Envoy's order:
 
@@ -85,74 +140,16 @@ class StreamContext:
         self.created = False
         self.deleted = False
 
-    # The methods below are the request path: each fills the export's preallocated argument
-    # slots (slot k = word 4k) and enters the guest once.
-
-    # -- request path ------------------------------------------------------------------------
-    def on_request_headers(self, num_headers: int, end_of_stream: bool) -> int:
-        vm = self.vm
-        f = vm._f_request_headers
-        if f is None:
-            return 0
-        raw = f.raw
-        raw[0] = self.context_id
-        raw[4] = num_headers
-        raw[8] = 1 if end_of_stream else 0  # not passed to 0.1.0 modules (their nargs is 2)
-        return vm._invoke(f, self)
-
-    def on_request_body(self, body_size: int, end_of_stream: bool) -> int:
-        vm = self.vm
-        f = vm._f_request_body
-        if f is None:
-            return 0
-        raw = f.raw
-        raw[0] = self.context_id
-        raw[4] = body_size
-        raw[8] = 1 if end_of_stream else 0
-        return vm._invoke(f, self)
-
-    def on_request_trailers(self, num_trailers: int) -> int:
-        vm = self.vm
-        f = vm._f_request_trailers
-        if f is None:
-            return 0
-        raw = f.raw
-        raw[0] = self.context_id
-        raw[4] = num_trailers
-        return vm._invoke(f, self)
-
-    # -- response path ------------------------------------------------------------------------
-    def on_response_headers(self, num_headers: int, end_of_stream: bool) -> int:
-        vm = self.vm
-        f = vm._f_response_headers
-        if f is None:
-            return 0
-        raw = f.raw
-        raw[0] = self.context_id
-        raw[4] = num_headers
-        raw[8] = 1 if end_of_stream else 0
-        return vm._invoke(f, self)
-
-    def on_response_body(self, body_size: int, end_of_stream: bool) -> int:
-        vm = self.vm
-        f = vm._f_response_body
-        if f is None:
-            return 0
-        raw = f.raw
-        raw[0] = self.context_id
-        raw[4] = body_size
-        raw[8] = 1 if end_of_stream else 0
-        return vm._invoke(f, self)
-
-    def on_response_trailers(self, num_trailers: int) -> int:
-        vm = self.vm
-        f = vm._f_response_trailers
-        if f is None:
-            return 0
-        raw = f.raw
-        raw[0] = self.context_id
-        raw[4] = num_trailers
-        return vm._invoke(f, self)
+    # The request path: one method per callback, each made by ``_count_and_end`` or ``_count``
+    # (above) for its export: it fills the export's preallocated argument slots (slot k = word
+    # 4k) and enters the guest once. Made by a factory rather than delegating to a shared helper:
+    # one more Python call per callback would cost ~700 instructions.
+    on_request_headers = _count_and_end(REQUEST_HEADERS)
+    on_request_body = _count_and_end(REQUEST_BODY)
+    on_request_trailers = _count(REQUEST_TRAILERS)
+    on_response_headers = _count_and_end(RESPONSE_HEADERS)
+    on_response_body = _count_and_end(RESPONSE_BODY)
+    on_response_trailers = _count(RESPONSE_TRAILERS)
 
     # -- end of stream ------------------------------------------------------------------------
     def on_log(self) -> None:

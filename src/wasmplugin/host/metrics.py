@@ -53,28 +53,27 @@ RUNTIME_CREATED = "wasm.envoy.wasm.runtime.wasmtime.created"
 RUNTIME_ACTIVE = "wasm.envoy.wasm.runtime.wasmtime.active"
 
 
-class Counter:
+class _Value:
+    """A named integer metric (the part counters and gauges share; neither is the other)."""
+
     __slots__ = ("name", "value")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        self.value += n
+
+
+class Counter(_Value):
+    __slots__ = ()
     kind = MetricType.COUNTER
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.value = 0
 
-    def add(self, n: int) -> None:
-        self.value += n
-
-
-class Gauge:
-    __slots__ = ("name", "value")
+class Gauge(_Value):
+    __slots__ = ()
     kind = MetricType.GAUGE
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.value = 0
-
-    def add(self, n: int) -> None:
-        self.value += n
 
     def set(self, v: int) -> None:
         self.value = v

@@ -12,6 +12,7 @@ map key, message field name, or decimal list index. The final value is encoded a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 
 from wasmplugin.abi.values import PropertyValue, encode_value
@@ -57,13 +58,6 @@ def node_property(node: NodeInfo) -> Message:
     )
 
 
-def _constant(value: Value) -> Provider:
-    def provide(_path: tuple[str, ...], _stream: StreamHost | None) -> tuple[Value, int]:
-        return value, 1
-
-    return provide
-
-
 def from_stream(path: tuple[str, ...], stream: StreamHost | None) -> tuple[Value, int] | None:
     """Ask the stream for the whole path, then for shorter prefixes (the host indexes the rest)."""
     if stream is None:
@@ -76,9 +70,17 @@ def from_stream(path: tuple[str, ...], stream: StreamHost | None) -> tuple[Value
 
 
 class PropertyResolver:
-    """One per VM. ``register`` adds or replaces a provider for a first segment."""
+    """One per VM. ``register`` adds or replaces a provider for a first segment.
 
-    def __init__(self, settings: PluginSettings, node: NodeInfo) -> None:
+    Plugins ask for the same few paths on every request, so the parse of a raw path is kept per
+    path bytes (up to ``cache_entries`` paths; the cache starts over when full): a path answered
+    by the host alone (``plugin_*``, ``node``, ``xds.node``) keeps its encoded answer, any other
+    its segments and its provider. A stream's answer is never kept: it is asked for every time.
+    """
+
+    __slots__ = ("_cache", "_cache_entries", "_constants", "_providers", "_xds_node")
+
+    def __init__(self, settings: PluginSettings, node: NodeInfo, cache_entries: int) -> None:
         node_value = node_property(node)
 
         def xds(path: tuple[str, ...], stream: StreamHost | None) -> tuple[Value, int] | None:
@@ -86,33 +88,96 @@ class PropertyResolver:
                 return node_value, 2
             return from_stream(path, stream)
 
-        self._providers: dict[str, Provider] = {
-            "plugin_name": _constant(settings.name),
-            "plugin_root_id": _constant(settings.root_id),
-            "plugin_vm_id": _constant(settings.vm_id),
-            "node": _constant(node_value),
-            "xds": xds,
+        #: First segments whose whole subtree the host answers with values fixed for the VM's life.
+        self._constants: dict[str, Value] = {
+            "plugin_name": settings.name,
+            "plugin_root_id": settings.root_id,
+            "plugin_vm_id": settings.vm_id,
+            "node": node_value,
         }
+        self._providers: dict[str, Provider] = {"xds": xds}
+        self._xds_node = xds  # while registered, ``xds.node.*`` is fixed for the VM's life too
+        self._cache: dict[bytes, _Parsed] = {}
+        self._cache_entries = cache_entries
 
     def register(self, first_segment: str, provider: Provider) -> None:
+        self._constants.pop(first_segment, None)
         self._providers[first_segment] = provider
+        self._cache.clear()
 
     def lookup(self, path: tuple[str, ...], stream: StreamHost | None) -> bytes | None:
         """Encoded value at ``path``, or ``None`` (NOT_FOUND). Raises SerializationError."""
         if not path:
             return None
-        provider = self._providers.get(path[0], from_stream)
-        found = provider(path, stream)
-        if found is None:
-            return None
-        value: Value | None = found[0]
-        for segment in path[found[1] :]:
-            assert value is not None
-            value = _index(value, segment)
-            if value is None:
+        head = path[0]
+        if head in self._constants:
+            return _at(self._constants[head], path, 1)
+        found = self._providers.get(head, from_stream)(path, stream)
+        return None if found is None else _at(found[0], path, found[1])
+
+    def lookup_raw(self, raw: bytes, stream: StreamHost | None) -> bytes | None:
+        """:meth:`lookup` of the NUL-separated path ``raw`` as a plugin passes it."""
+        parsed = self._cache.get(raw)
+        if parsed is None:
+            parsed = self._parse(raw)
+        answer, path, ask_stream = parsed
+        if path is None:
+            return answer
+        if ask_stream:  # the common case, inlined: the stream knows the whole path
+            if stream is None:
                 return None
+            value = stream.stream_property(path)
+            if value is None:  # a shorter prefix, indexed by the host?
+                found = from_stream(path[:-1], stream)
+                return None if found is None else _at(found[0], path, found[1])
+            if type(value) is bytes:
+                return value
+            return encode(value)
+        return self.lookup(path, stream)
+
+    @property
+    def cached_paths(self) -> int:
+        return len(self._cache)
+
+    def path(self, raw: bytes) -> tuple[str, ...]:
+        """The segments of ``raw`` (from the cache when it has them)."""
+        parsed = self._cache.get(raw)
+        if parsed is None or parsed[1] is None:
+            return split_path(raw)
+        return parsed[1]
+
+    def _parse(self, raw: bytes) -> _Parsed:
+        path = split_path(raw)
+        parsed: _Parsed = (None, path, False)  # ask the provider on every call
+        if not path:
+            parsed = (None, None, False)
+        elif path[0] in self._constants or (
+            path[0] == "xds" and path[1:2] == ("node",) and self._providers["xds"] is self._xds_node
+        ):
+            with contextlib.suppress(SerializationError):  # otherwise raised again on every call
+                parsed = (self.lookup(path, None), None, False)
+        elif path[0] not in self._providers:
+            parsed = (None, path, True)
+        if len(self._cache) >= self._cache_entries:
+            self._cache.clear()
+        self._cache[raw] = parsed
+        return parsed
+
+
+#: A parsed path: (the encoded answer, when the host answers it alone and ``path`` is None;
+#: the segments otherwise; whether the stream answers it, else its provider, on every call).
+_Parsed = tuple[bytes | None, tuple[str, ...] | None, bool]
+
+
+def _at(value: Value | None, path: tuple[str, ...], consumed: int) -> bytes | None:
+    """Encoded ``value`` indexed by the segments of ``path`` after the first ``consumed``."""
+    for segment in path[consumed:]:
         assert value is not None
-        return encode(value)
+        value = _index(value, segment)
+        if value is None:
+            return None
+    assert value is not None
+    return encode(value)
 
 
 def _index(value: Value, segment: str) -> Value | None:

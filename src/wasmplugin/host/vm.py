@@ -41,7 +41,7 @@ from wasmplugin.host.api import (
     StreamHost,
     TimerHandle,
 )
-from wasmplugin.host.contexts import Context, RootContext, StreamContext
+from wasmplugin.host.contexts import STREAM_EXPORTS, Context, RootContext, StreamContext
 from wasmplugin.host.faults import GuestAbort
 from wasmplugin.host.foreign import builtin_foreign_functions
 from wasmplugin.host.guest import CallResponse, CleanExit, GuestFunc
@@ -92,13 +92,8 @@ class PluginVM:
         "_f_main_void",
         "_f_malloc",
         "_f_queue_ready",
-        "_f_request_body",
-        "_f_request_headers",
-        "_f_request_trailers",
-        "_f_response_body",
-        "_f_response_headers",
-        "_f_response_trailers",
         "_f_start",
+        "_f_stream",
         "_f_tick",
         "_f_vm_start",
         "_failure",
@@ -163,7 +158,7 @@ class PluginVM:
         self.root_context_id = 0
         self.root: RootContext | None = None
         self.contexts: dict[int, Context] = {}
-        self.properties = PropertyResolver(settings, services.node)
+        self.properties = PropertyResolver(settings, services.node, services.limits.property_cache_entries)
         self.foreign_functions: dict[str, ForeignFunction] = {
             **builtin_foreign_functions(),
             **services.foreign_functions,
@@ -281,12 +276,8 @@ class PluginVM:
         self._f_queue_ready = get("proxy_on_queue_ready")
         self._f_foreign = get("proxy_on_foreign_function")
         self._f_http_call_response = get("proxy_on_http_call_response")
-        self._f_request_headers = get("proxy_on_request_headers")
-        self._f_request_body = get("proxy_on_request_body")
-        self._f_request_trailers = get("proxy_on_request_trailers")
-        self._f_response_headers = get("proxy_on_response_headers")
-        self._f_response_body = get("proxy_on_response_body")
-        self._f_response_trailers = get("proxy_on_response_trailers")
+        #: proxy_on_{request,response}_{headers,body,trailers} (``contexts.STREAM_EXPORTS``)
+        self._f_stream: tuple[GuestFunc | None, ...] = tuple(get(name) for name in STREAM_EXPORTS)
         self._f_log = get("proxy_on_log")
         self._f_done = get("proxy_on_done")
         self._f_delete = get("proxy_on_delete")
