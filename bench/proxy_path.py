@@ -34,39 +34,14 @@ from wasmplugin.sidecar.process import ServeConfig, SidecarProcess
 from wasmplugin.sidecar.proxy import DownstreamConnection
 from wasmplugin.sidecar.upstream import UpstreamConnection
 
-ROOT = Path(__file__).resolve().parent.parent
-HEADER_MODIFIER = ROOT / "plugins" / "header-modifier" / "plugin.wasm"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import sidecar_dir  # bench/run.py: the same mesh as the wrk benchmark
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\nUser-Agent: wrk\r\n\r\n"
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 21:46:11 GMT\r\n"
     b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n"
 )
-
-MESH = """apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: app, namespace: bench}}
-spec:
-  address: 127.0.0.1
-  labels: {{app: app}}
-  ports: {{http: {port}}}
-"""
-
-PLUGIN = """---
-apiVersion: extensions.istio.io/v1alpha1
-kind: WasmPlugin
-metadata: {{name: {name}, namespace: bench}}
-spec:
-  selector: {{matchLabels: {{app: app}}}}
-  url: file://{wasm}
-  phase: {phase}
-  match: [{{mode: SERVER}}]
-  pluginConfig:
-    request_headers: [{{name: x-{name}, value: "1"}}]
-    response_headers: [{{name: x-{name}-resp, value: "1"}}]
-    enable_logging: false
-    log_level: warn
-"""
 
 CASES: dict[str, list[tuple[str, str]]] = {
     "none": [],
@@ -114,13 +89,10 @@ class MemTransport:
 
 
 def write_mesh(d: Path, case: str) -> Path:
-    out = d / case
-    out.mkdir()
-    text = MESH.format(port=8080)
-    for name, phase in CASES[case]:
-        text += PLUGIN.format(name=name, phase=phase, wasm=HEADER_MODIFIER)
-    (out / "mesh.yaml").write_text(text)
-    return out
+    """The directory ``bench/run.py`` gives ``wasmplugin serve`` for the same plugins."""
+    sub = d / case
+    sub.mkdir()
+    return sidecar_dir(sub, 8080, CASES[case])
 
 
 class Driver:
@@ -249,6 +221,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="wasmplugin-proxy-path-") as tmp:
         if args.run:
             drv = await start(args.run, Path(tmp))
+            drv.check()  # a broken setup (e.g. no plugin: 403s) must not be counted
             tune_gc()
             drv.run(args.count)
             await drv.proc.close()

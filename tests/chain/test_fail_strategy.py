@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from chain_env import Env, make_env, plugin_wasm, request, response
 from probe import ALLOC, CALL, LOOP, RQH, RSH, TICK, TRAP, probe_wasm
 
-from conftest import Env, make_env, request, response
+from wasmplugin.abi.enums import LogLevel
 from wasmplugin.chain import FailStrategy, FilterChain
 from wasmplugin.chain.api import SendRequestHeaders, SendResponseHeaders
 from wasmplugin.chain.build import PluginToLoad
@@ -179,3 +180,38 @@ def test_configure_returning_false_rejects_the_chain(env: Env) -> None:
     chain = env.chain(("z", probe_wasm("z", configure_ok=False)), reject_start_failure=False)
     ev, _ = one(chain)
     assert status_of(ev) == (403, True)
+
+
+def test_log_only_streams_are_not_counted_as_requests(env: Env) -> None:
+    # "bad" cannot load (FAIL_CLOSE: deny-all), so "b" never sees the request headers, only on_log.
+    bad = PluginToLoad(PluginSettings(name="bad"), b"\0asm-not-really", FailStrategy.FAIL_CLOSE)
+    chain = env.chain(bad, ("b", probe_wasm("b")))
+    ev, _s = one(chain)
+    assert status_of(ev) == (403, True)
+    stats = chain.plugins[1].stats
+    assert (stats.requests, stats.log_only) == (0, 1)
+    good = env.chain(("c", probe_wasm("c")))
+    one(good)
+    assert (good.plugins[0].stats.requests, good.plugins[0].stats.log_only) == (1, 0)
+
+
+def test_configure_refusal_names_the_plugins_own_reason(env: Env) -> None:
+    # header-modifier logs "Failed to parse config: ..." (error) and returns false from on_configure.
+    settings = PluginSettings(name="hm", configuration=b'{"enable_logging": "yes"}')
+    bad = PluginToLoad(settings, plugin_wasm("header-modifier"))
+    with pytest.raises(PluginStartError) as info:
+        env.chain(bad)
+    message = str(info.value)
+    assert message.startswith("plugin hm: proxy_on_configure returned false")
+    assert "Failed to parse config" in message and "\n" not in message
+
+
+def test_fail_strategy_notice_goes_to_the_log_sink(env: Env) -> None:
+    chain = env.chain(("a", probe_wasm("a", fail_at=RQH)), strategy=FailStrategy.FAIL_OPEN)
+    one(chain)
+    notices = [e for e in env.logs.entries if e.plugin == "a" and "failStrategy" in e.message]
+    assert len(notices) == 1, env.logs.entries
+    assert notices[0].level == LogLevel.WARN
+    assert "failStrategy FAIL_OPEN: trap in proxy_on_request_headers; new requests bypass the plugin" in (
+        notices[0].message
+    )

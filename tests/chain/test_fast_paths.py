@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 import pytest
+from chain_env import Env, request, response
 from probe import LOG, probe_wasm
 
-from conftest import Env, request, response
 from wasmplugin.chain import FilterChain
 from wasmplugin.chain.api import SendRequestData, SendResponseData
 from wasmplugin.chain.runtime import RuntimeState

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from chain_env import Env, request, response
 from probe import CALL, RQB, RQH, RSH, probe_wasm
 
-from conftest import Env, request, response
 from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.chain import ChainOptions
 from wasmplugin.chain.api import (

@@ -1,7 +1,7 @@
 """The blog's workflow through the sidecar: `wasmplugin serve` pulls the module from a real
 registry by its oci:// URL and sha256, runs it on live traffic, and reports istio-agent's metrics.
 
-Reuses the sidecar suite's process and upstream helpers (tests/sidecar)."""
+Reuses the sidecar suite's process and upstream helpers (tests/support)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from support.echo_upstream import EchoUpstream
 from support.registry import Registry
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sidecar"))
-from echo_upstream import EchoUpstream
-from serve_process import WORKLOAD, ServeProcess, fetch
+from support.serve_process import WORKLOAD, ServeProcess, fetch
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow, pytest.mark.usefixtures("fetch_env")]
 

@@ -7,13 +7,15 @@ comes back as ``x-hc-*`` response headers, see plugins/README.md)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from echo_upstream import EchoUpstream
-from serve_process import PLUGINS, WORKLOAD, ServeProcess, fetch, plugin_yaml
+
+from support.echo_upstream import EchoUpstream
+from support.serve_process import PLUGINS, WORKLOAD, ServeProcess, fetch, plugin_yaml
 
 HOSTCALLS = PLUGINS / "c-hostcalls" / "plugin.wasm"
 
@@ -177,3 +179,23 @@ def test_http_call_response_over_limit_is_a_reset(hostcalls: ServeProcess) -> No
     assert r.headers["x-hc-call-headers"] == "0"
     assert r.headers["x-hc-status-code"] == "11"
     assert r.headers["x-hc-status-message"] == "reset"
+
+
+def test_body_end_comes_with_its_last_chunk(tmp_path: Path, upstream: EchoUpstream) -> None:
+    # Content-length bodies: the plugin gets the last chunk with end_of_stream set and no extra
+    # empty end-of-stream body callback (Envoy's codec, when a body and its end arrive together).
+    d = tmp_path / "mesh"
+    d.mkdir()
+    (d / "mesh.yaml").write_text(WORKLOAD.format(port=upstream.port))
+    (d / "plugins.yaml").write_text(plugin_yaml("hostcalls", HOSTCALLS))
+    with ServeProcess(d, "default/app", "--log-level", "debug").wait_ready() as sp:
+        r = fetch(sp.url("inbound", "/plain"), method="POST", body=b"x" * 1000)
+        assert r.status == 200 and r.json()["body_length"] == 1000
+        line = sp.wait_log(r"on_request_body \d+ size=1000 eos=1")
+        ctx = re.search(r"on_request_body (\d+)", line).group(1)  # type: ignore[union-attr]
+        sp.wait_log(rf"on_delete {ctx}$")  # the stream is over: all its callbacks are logged
+        body_lines = [x for x in sp.stderr if f"_body {ctx} " in x]
+        calls = [x[x.index("on_") :] for x in body_lines]
+        assert calls[0] == f"on_request_body {ctx} size=1000 eos=1"
+        assert len(calls) == 2, calls
+        assert re.fullmatch(rf"on_response_body {ctx} size=[1-9]\d* eos=1", calls[1]), calls

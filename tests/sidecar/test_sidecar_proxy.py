@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from echo_upstream import EchoUpstream, pattern
 from sidecar_harness import ResponseReader, SidecarThread, connect, request, routes_to
 
+from support.echo_upstream import EchoUpstream, pattern
 from wasmplugin.limits import DEFAULT_LIMITS
 from wasmplugin.sidecar.routing import Cluster, Endpoint
 

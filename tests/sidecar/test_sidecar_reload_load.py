@@ -9,8 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from echo_upstream import EchoUpstream
-from serve_process import PLUGINS, WORKLOAD, ServeProcess, fetch, plugin_yaml
+
+from support.echo_upstream import EchoUpstream
+from support.serve_process import PLUGINS, WORKLOAD, ServeProcess, fetch, plugin_yaml
 
 HEADER_MODIFIER = PLUGINS / "header-modifier" / "plugin.wasm"
 CONFIG = (

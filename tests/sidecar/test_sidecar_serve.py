@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from echo_upstream import EchoUpstream
-from serve_process import PLUGINS, WORKLOAD, ServeProcess, fetch, plugin_yaml
+
+from support.echo_upstream import EchoUpstream
+from support.serve_process import PLUGINS, WORKLOAD, ServeProcess, fetch, plugin_yaml
 
 HEADER_MODIFIER = PLUGINS / "header-modifier" / "plugin.wasm"
 QUIET = "response_headers: []\nenable_logging: false\nlog_level: info"
@@ -221,3 +222,48 @@ def test_rebuilt_module_file_reloads(tmp_path: Path, upstream: EchoUpstream, wor
         wasm.write_bytes(HEADER_MODIFIER.read_bytes())  # "rebuilt": same path, new mtime
         sp.wait_log(r"reload applied: config version 2")
         assert fetch(sp.url("inbound", "/")).headers["x-processed-by"] == "wasm-plugin"
+
+
+def test_plugin_in_both_listeners_is_fetched_once_and_reported_once(
+    tmp_path: Path, upstream: EchoUpstream
+) -> None:
+    # No match: the plugin is in the inbound and the outbound chain (one runtime each).
+    d = write_mesh(tmp_path / "mesh", upstream.port, plugin_yaml("hm", HEADER_MODIFIER, config=QUIET))
+    with ServeProcess(d) as sp:
+        sp.wait_ready()
+        assert fetch(sp.url("inbound", "/a")).status == 200
+        assert fetch(sp.url("outbound", "/b"), headers={"Host": "echo.local"}).status == 200
+        status, prom = sp.admin("/stats/prometheus")
+        assert status == 200
+        samples = [line.rpartition(" ")[0] for line in prom.splitlines() if line and not line.startswith("#")]
+        assert len(samples) == len(set(samples)), [s for s in samples if samples.count(s) > 1]
+        assert 'envoy_wasm_filter_rq_total{plugin="default.hm"} 2' in prom  # both listeners, summed
+        assert 'envoy_wasm_filter_log_only{plugin="default.hm"} 0' in prom
+        fetches = [
+            line for line in prom.splitlines()
+            if line.startswith("istio_agent_wasm_config_conversion_count") and not line.endswith(" 0")
+        ]
+        assert fetches and all(line.endswith(" 1") for line in fetches), fetches
+        _status, text = sp.admin("/stats")
+        assert text.count("wasm_filter.default.hm.rq_total:") == 1
+        assert "wasm_filter.default.hm.rq_total: 2" in text
+
+
+def test_log_only_counts_requests_refused_by_an_earlier_plugin(
+    tmp_path: Path, upstream: EchoUpstream
+) -> None:
+    # "gate" (AUTHN) cannot load under FAIL_CLOSE: every request is denied before "hm" (STATS) runs.
+    d = write_mesh(
+        tmp_path / "mesh",
+        upstream.port,
+        plugin_yaml("gate", tmp_path / "missing.wasm", phase="AUTHN", mode="SERVER"),
+        plugin_yaml("hm", HEADER_MODIFIER, phase="STATS", mode="SERVER", config=QUIET),
+    )
+    with ServeProcess(d) as sp:
+        sp.wait_ready()
+        assert fetch(sp.url("inbound", "/a")).status == 403
+        _status, text = sp.admin("/stats")
+        assert "wasm_filter.default.hm.rq_total: 0" in text
+        assert "wasm_filter.default.hm.log_only: 1" in text
+        _status, prom = sp.admin("/stats/prometheus")
+        assert 'envoy_wasm_filter_log_only{plugin="default.hm"} 1' in prom

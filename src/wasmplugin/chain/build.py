@@ -21,13 +21,14 @@ Failure semantics (``docs/filter-chain.md``):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from wasmplugin.abi.enums import LogLevel
 from wasmplugin.chain.chain import DEFAULT_OPTIONS, ChainOptions, FilterChain
 from wasmplugin.chain.runtime import FailStrategy, PluginRuntime, PluginVMLike
 from wasmplugin.errors import ModuleLoadError, PluginRuntimeError, PluginStartError, WasmPluginError
-from wasmplugin.host.api import HostServices
+from wasmplugin.host.api import HostServices, LogSink
 
 if TYPE_CHECKING:
     from wasmplugin.host.module import CompiledModule
@@ -60,6 +61,21 @@ class ChainBuild:
     bypassed: list[str] = field(default_factory=list)
 
 
+class StartLog:
+    """Passes plugin logs through to ``sink`` and keeps the last warning-or-worse message, so a
+    refused start can say why, as Envoy prints the plugin's own log before "failed to start"."""
+
+    def __init__(self, sink: LogSink) -> None:
+        self.sink = sink
+        self.level = sink.level  # the threshold check stays one call
+        self.last_warning: str | None = None
+
+    def log(self, plugin: str, level: LogLevel, message: str) -> None:
+        if level >= LogLevel.WARN:
+            self.last_warning = message
+        self.sink.log(plugin, level, message)
+
+
 def new_runtime(
     wasm_runtime: WasmRuntime,
     module: CompiledModule,
@@ -83,6 +99,7 @@ def new_runtime(
         scheduler=services.scheduler,
         clock=services.clock,
         limits=services.limits,
+        log_sink=services.log,
     )
 
 
@@ -99,15 +116,23 @@ def load_plugin(
     if item.wasm is None:
         err = item.error or ModuleLoadError("module could not be fetched", plugin=name)
         return PluginRuntime.load_failed(name, err, item.strategy), err
+    start_log = StartLog(services.log)
     try:
         module = wasm_runtime.compile(item.wasm, name=name)
-        rt = new_runtime(wasm_runtime, module, item.settings, services, item.strategy, vm_wrapper)
+        rt = new_runtime(
+            wasm_runtime, module, item.settings, replace(services, log=start_log), item.strategy, vm_wrapper
+        )
     except ModuleLoadError as err:
         return PluginRuntime.load_failed(name, err, item.strategy), err
     try:
         rt.start()
     except (PluginStartError, PluginRuntimeError) as err:
         rt.close()
+        said = start_log.last_warning
+        if isinstance(err, PluginStartError) and said:
+            err = PluginStartError(f"{err.reason} (the plugin logged: {said})", plugin=name)
+            if reject_start_failure:
+                raise err from None
         if reject_start_failure:
             raise
         return PluginRuntime.load_failed(name, err, item.strategy), err

@@ -115,27 +115,17 @@ def _collect(ex: Exchange, stream: HttpStream) -> None:
     for ev in stream.events():
         if isinstance(ev, SendRequestHeaders):
             ex.upstream_request = Message(ev.headers, complete=ev.end_stream)
-        elif isinstance(ev, SendRequestData):
-            up = ex.upstream_request
-            assert up is not None
-            up.body += ev.data
-            up.complete = ev.end_stream
-        elif isinstance(ev, SendRequestTrailers):
-            up = ex.upstream_request
-            assert up is not None
-            up.trailers = ev.trailers
-            up.complete = True
         elif isinstance(ev, SendResponseHeaders):
             ex.response = Message(ev.headers, local=ev.local, complete=ev.end_stream)
-        elif isinstance(ev, SendResponseData):
-            rs = ex.response
-            assert rs is not None
-            rs.body += ev.data
-            rs.complete = ev.end_stream
-        elif isinstance(ev, SendResponseTrailers):
-            rs = ex.response
-            assert rs is not None
-            rs.trailers = ev.trailers
-            rs.complete = True
+        elif isinstance(ev, (SendRequestData, SendResponseData)):
+            msg = ex.upstream_request if isinstance(ev, SendRequestData) else ex.response
+            assert msg is not None
+            msg.body += ev.data
+            msg.complete = ev.end_stream
+        elif isinstance(ev, (SendRequestTrailers, SendResponseTrailers)):
+            msg = ex.upstream_request if isinstance(ev, SendRequestTrailers) else ex.response
+            assert msg is not None
+            msg.trailers = ev.trailers
+            msg.complete = True
         elif isinstance(ev, ResetStream):
             ex.reset = ev.details

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from wasmplugin.abi.enums import LogLevel
 from wasmplugin.errors import PluginRuntimeError, WasmPluginError
-from wasmplugin.host.api import Clock, Scheduler, StreamHost
+from wasmplugin.host.api import Clock, LogSink, Scheduler, StreamHost
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -84,8 +85,12 @@ VMFactory = Callable[[], PluginVMLike]
 class PluginStats:
     """Per-plugin counters shown by the admin endpoint (``/stats``)."""
 
-    #: Streams whose request reached this plugin (a context was created or failStrategy applied).
+    #: Streams whose request headers reached this plugin (a context was created or failStrategy
+    #: applied).
     requests: int = 0
+    #: Streams the plugin saw only on_log for: rejected by an earlier plugin before its headers
+    #: reached this one (Envoy still logs them in every filter). Not counted in ``requests``.
+    log_only: int = 0
     #: Runtime failures (trap, deadline, memory) of this plugin's VMs.
     failures: int = 0
     #: Streams answered by failStrategy: 503 wasm_fail_stream (runtime) or 403 (load failure).
@@ -118,8 +123,12 @@ class PluginRuntime:
         clock: Clock | None = None,
         limits: Limits = DEFAULT_LIMITS,
         load_error: WasmPluginError | None = None,
+        log_sink: LogSink | None = None,
     ) -> None:
         self.name = name
+        #: Where failStrategy notices go (the plugin log sink: one line, the user's format);
+        #: the ``wasmplugin.chain`` Python logger when unset.
+        self._log_sink = log_sink
         self.strategy = strategy
         self.limits = limits
         self.stats = PluginStats()
@@ -192,12 +201,11 @@ class PluginRuntime:
             except WasmPluginError as err:  # start refused (on_configure false): keep backing off
                 self._consecutive_failures += 1
                 self._schedule_reload()
-                log.warning("plugin %s: reload failed: %s", self.name, err)
+                self._notice(LogLevel.WARN, f"FAIL_RELOAD: a fresh VM did not start: {err}")
                 return None
             self._install(vm)
             self.stats.reloads += 1
-            if log.isEnabledFor(logging.INFO):
-                log.info("plugin %s: FAIL_RELOAD started VM generation %d", self.name, self.generation)
+            self._notice(LogLevel.INFO, f"FAIL_RELOAD: started VM generation {self.generation}")
             return vm
         return None
 
@@ -222,14 +230,32 @@ class PluginRuntime:
         self.failure = err
         self.stats.failures += 1
         self._consecutive_failures += 1
-        if self.strategy is FailStrategy.FAIL_RELOAD:
-            self._schedule_reload()
-        log.warning("%s (failStrategy %s)", err, self.strategy.value)
+        strategy = self.strategy
+        if strategy is FailStrategy.FAIL_RELOAD:
+            delay = self._schedule_reload()
+            then = f"a fresh VM starts for new requests in {delay:g}s"
+        elif strategy is FailStrategy.FAIL_OPEN:
+            then = "new requests bypass the plugin"
+        else:
+            then = "new requests are answered 503 (wasm_fail_stream)"
+        self._notice(LogLevel.WARN, f"failStrategy {strategy.value}: {err.kind} in {err.callback}; {then}")
 
-    def _schedule_reload(self) -> None:
+    def _notice(self, level: LogLevel, message: str) -> None:
+        """A failStrategy notice about this plugin: one line through the plugin log sink (the
+        sidecar's log, ``wasmplugin run``'s output), else the ``wasmplugin.chain`` logger."""
+        sink = self._log_sink
+        if sink is not None:
+            if level >= sink.level(self.name):
+                sink.log(self.name, level, message)
+        elif level >= LogLevel.WARN:
+            log.warning("plugin %s: %s", self.name, message)
+
+    def _schedule_reload(self) -> float:
+        """Back off before the next FAIL_RELOAD attempt; returns the delay in seconds."""
         n = max(self._consecutive_failures, 1)
         delay = min(self.limits.fail_reload_backoff_s * (2 ** (n - 1)), self.limits.fail_reload_backoff_max_s)
         self._reload_at_ns = self._now_ns() + int(delay * 1e9)
+        return float(delay)
 
     @property
     def reload_at_ns(self) -> int:

@@ -495,7 +495,7 @@ class HttpStream:
                     self._note_failure(af, err)
                     continue
                 af.ctx = ctx
-                rt.stats.requests += 1
+                rt.stats.log_only += 1
             self._call_final(af, ctx, True)
         for af in filters:
             ctx = af.ctx

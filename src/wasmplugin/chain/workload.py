@@ -24,11 +24,21 @@ if TYPE_CHECKING:
     from wasmplugin.host.runtime import WasmRuntime
 
 
+#: What one fetch gave, by everything the fetch depends on: the module's bytes or the error.
+FetchMemo = dict[tuple[object, ...], bytes | WasmPluginError]
+
+
 def plan_items(
-    entries: tuple[PlanEntry, ...], fetcher: ModuleFetcher, *, base_dir: Path | None = None
+    entries: tuple[PlanEntry, ...],
+    fetcher: ModuleFetcher,
+    *,
+    base_dir: Path | None = None,
+    memo: FetchMemo | None = None,
 ) -> list[PluginToLoad]:
     """Fetch each plan entry; a fetch failure becomes a ``PluginToLoad`` without bytes (the chain
-    then stands in deny-all / allow-all per failStrategy, as istio-agent does)."""
+    then stands in deny-all / allow-all per failStrategy, as istio-agent does). With ``memo``
+    (one dict for all chains of a configuration), a plugin in several chains (inbound and
+    outbound) is fetched once."""
     from wasmplugin.host.settings import PluginSettings
 
     items: list[PluginToLoad] = []
@@ -46,20 +56,33 @@ def plan_items(
         except KeyError:
             strategy = FailStrategy.FAIL_CLOSE
         secret = e.image_pull_secret
-        try:
-            fetched = fetcher.get(
-                e.url,
-                sha256=e.sha256 or None,
-                pull_policy=e.image_pull_policy,
-                pull_secret=(secret.dockerconfigjson.reveal() or b"") if secret is not None else None,
-                pull_secret_name=secret.name if secret is not None else None,
-                resource_name=e.ref,
-                resource_version=e.resource_version,
-                base_dir=base_dir,
-            )
-            items.append(PluginToLoad(settings, fetched.read_bytes(), strategy, source=e.url))
-        except WasmPluginError as err:
-            items.append(PluginToLoad(settings, None, strategy, err, source=e.url))
+        pull_secret = (secret.dockerconfigjson.reveal() or b"") if secret is not None else None
+        secret_name = secret.name if secret is not None else None
+        fetch_key = (
+            e.url, e.sha256, e.image_pull_policy, pull_secret, secret_name, e.ref, e.resource_version
+        )
+        got = memo.get(fetch_key) if memo is not None else None
+        if got is None:
+            try:
+                fetched = fetcher.get(
+                    e.url,
+                    sha256=e.sha256 or None,
+                    pull_policy=e.image_pull_policy,
+                    pull_secret=pull_secret,
+                    pull_secret_name=secret_name,
+                    resource_name=e.ref,
+                    resource_version=e.resource_version,
+                    base_dir=base_dir,
+                )
+                got = fetched.read_bytes()
+            except WasmPluginError as err:
+                got = err
+            if memo is not None:
+                memo[fetch_key] = got
+        if isinstance(got, WasmPluginError):
+            items.append(PluginToLoad(settings, None, strategy, got, source=e.url))
+        else:
+            items.append(PluginToLoad(settings, got, strategy, source=e.url))
     return items
 
 

@@ -74,6 +74,8 @@ class Exchange:
     what differs per request."""
 
     req_length = -1
+    #: Request body bytes fed to the chain so far; set to -1 once the end was fed with them.
+    req_fed = 0
     req_chunked = False
     req_done = False
     req_trailers: list[tuple[bytes, bytes]] | None = None
@@ -173,7 +175,14 @@ class Exchange:
             return
         stream = self.stream
         if stream is not None:
-            stream.request_data(body, False)
+            end = False
+            if self.req_length > 0:
+                # The declared length complete: feed the end with the last chunk (Envoy's codec
+                # does so when they arrive together), saving each plugin an empty body callback.
+                fed = self.req_fed + len(body)
+                end = fed >= self.req_length
+                self.req_fed = -1 if end else fed
+            stream.request_data(body, end)
             self._drain()
             return
         self._up_write(encode_chunk(body) if self.up_chunked else body)
@@ -187,8 +196,10 @@ class Exchange:
         if stream is not None:
             if trailers:
                 stream.request_trailers(HeaderMap.from_lowered([(k.lower(), v) for k, v in trailers]))
-            elif self.req_chunked or self.req_length > 0:
+            elif self.req_chunked or (self.req_length > 0 and self.req_fed >= 0):
                 stream.request_data(b"", True)
+            else:
+                return  # no body, or its end was fed with its last chunk: nothing new to drain
             self._drain()
             return
         if self.up_chunked:
@@ -321,11 +332,7 @@ class Exchange:
             parts += [b"%s: %s\r\n" % f for f in headers if len(f[0]) not in HOP_LENGTHS or not _hop(f[0])]
         if length < 0:
             self._body_framing(parts)
-        if self.resp_close:
-            parts.append(b"connection: close\r\n")
-        elif not self.http11:
-            parts.append(b"connection: keep-alive\r\n")  # an HTTP/1.0 client asked to keep it
-        parts.append(CRLF)
+        parts.append(self._head_end())
         self.resp_started = True
         self.conn.wbuf.append(b"".join(parts))
 
@@ -335,6 +342,22 @@ class Exchange:
         cs = self.cstats
         if cs is not None:
             cs.rq_by_class[min(status // 100, 5)] += 1
+        self._release_upstream()
+        self.resp_started = True
+        wbuf = self.conn.wbuf
+        if len(data) - body_start >= 65536:
+            wbuf.append(head + self._head_end())
+            wbuf.append(data[body_start:])
+        elif self.resp_close or not self.http11:
+            wbuf.append(head + self._head_end() + data[body_start:])
+        else:
+            wbuf.append(head + data[body_start - 2 :])  # the blank line and the body, as received
+        self._complete()
+        self._flush()
+
+    def _release_upstream(self) -> None:
+        """The response is in: its connection goes back to the pool, unless the request was not
+        fully sent (answered early: not reusable)."""
         up = self.upstream
         self.upstream = None
         self.deadline = 0.0
@@ -343,20 +366,9 @@ class Exchange:
                 self.lc.pool.release(up)
             else:
                 up.abort()
-        self.resp_started = True
-        wbuf = self.conn.wbuf
-        if len(data) - body_start >= 65536:
-            wbuf.append(head + self._express_tail())
-            wbuf.append(data[body_start:])
-        elif self.resp_close or not self.http11:
-            wbuf.append(head + self._express_tail() + data[body_start:])
-        else:
-            wbuf.append(head + data[body_start - 2 :])  # the blank line and the body, as received
-        self._complete()
-        self._flush()
 
-    def _express_tail(self) -> bytes:
-        """The end of a forwarded response head: framing lines for this client, the blank line."""
+    def _head_end(self) -> bytes:
+        """The end of a response head: the connection line this client needs, the blank line."""
         if self.resp_close:
             return b"connection: close\r\n\r\n"
         if not self.http11:
@@ -381,23 +393,18 @@ class Exchange:
             return
         self.conn.wbuf.append(encode_chunk(data) if self.resp_chunked else data)
 
-    def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
-        up = self.upstream
-        self.upstream = None
-        self.deadline = 0.0
-        if up is not None:
-            if self.up_done:
-                self.lc.pool.release(up)
-            else:
-                up.abort()  # answered before the request was fully sent: not reusable
+    def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None, last: bytes = b"") -> None:
+        self._release_upstream()
         stream = self.stream
         if stream is not None:
             if trailers:
                 stream.response_trailers(HeaderMap.from_lowered([(k.lower(), v) for k, v in trailers]))
             else:
-                stream.response_data(b"", True)
+                stream.response_data(last, True)
             self._drain()
             return
+        if last:
+            self.conn.wbuf.append(encode_chunk(last) if self.resp_chunked else last)
         if self.resp_chunked:
             self.conn.wbuf.append(http1.encode_trailers(trailers) if trailers else LAST_CHUNK)
         self._complete()
@@ -718,11 +725,7 @@ class Exchange:
                 self._body_framing(parts)
         if not self.req_done and ev.local:
             self.resp_close = True
-        if self.resp_close:
-            parts.append(b"connection: close\r\n")
-        elif not self.http11:
-            parts.append(b"connection: keep-alive\r\n")  # an HTTP/1.0 client asked to keep it
-        parts.append(CRLF)
+        parts.append(self._head_end())
         self.resp_started = True
         self.conn.wbuf.append(b"".join(parts))
         if ev.end_stream:
@@ -730,6 +733,9 @@ class Exchange:
 
 
 _NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length"}
+_PSEUDO = frozenset({b":authority", b":path", b":method", b":scheme", b":status", b":protocol"})
+#: Names ``_split_fields`` never sends as field lines.
+_SKIP = frozenset(_NOT_FORWARDED | _PSEUDO)
 #: Request fields the chain does not see (``host`` becomes ``:authority``; ``te: trailers`` stays).
 _NOT_TO_CHAIN = HOP_BY_HOP | {b"host", b"expect"}
 _XFP_HTTP = (b"x-forwarded-proto", b"http")
@@ -738,19 +744,23 @@ _STATUS_BYTES = {code: b"%d" % code for code in range(100, 600)}
 
 def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], int]:
     """One pass over a chain header map: pseudo-headers (first value wins), the field lines to
-    send (hop-by-hop, ``host`` and ``content-length`` left out) and the content-length (or -1)."""
+    send (hop-by-hop, ``host`` and ``content-length`` left out) and the content-length (or -1).
+    Ordinary fields take one set lookup (no slicing): the known pseudo-headers are in ``_SKIP``."""
     pseudo: dict[bytes, bytes] = {}
     lines: list[bytes] = []
     length = -1
     for field in headers:
         name = field[0]
-        if name[:1] == b":":
-            if name not in pseudo:
-                pseudo[name] = field[1]
-        elif name in _NOT_FORWARDED:
-            if name == b"content-length":
+        if name in _SKIP:
+            if name in _PSEUDO:
+                if name not in pseudo:
+                    pseudo[name] = field[1]
+            elif name == b"content-length":
                 value = field[1]
                 length = int(value) if value.isdigit() else -1
+        elif name[:1] == b":":  # a pseudo-header a plugin made up: never a field line
+            if name not in pseudo:
+                pseudo[name] = field[1]
         else:
             lines.append(b"%s: %s\r\n" % field)
     return pseudo, lines, length

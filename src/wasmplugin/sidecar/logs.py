@@ -53,6 +53,17 @@ class SidecarLog:
         for name in self.levels:
             self.levels[name] = level
 
+    def apply(self, logger: str | None, level: LogLevel) -> None:
+        """``POST /logging``: one logger (``KeyError`` if unknown), or every logger when None."""
+        if logger is None:
+            self.set_all(level)
+        else:
+            self.set_level(logger, level)
+
+    def level_names(self) -> dict[str, str]:
+        """``GET /logging``: each logger's level by Envoy's name."""
+        return {k: level_name(v) for k, v in self.levels.items()}
+
     def enabled(self, logger: str, level: LogLevel) -> bool:
         return level >= self.levels.get(logger, LogLevel.INFO)
 

@@ -86,7 +86,7 @@ def ensure_services(b: MeshStateBuilder, we: WorkloadEntry) -> None:
 def build_chains(b: MeshStateBuilder, state: ConfigState, mesh: Mesh, we: WorkloadEntry) -> None:
     """Fill ``state.chains``, ``state.plan``, ``state.plugins`` and ``state.warnings``."""
     from wasmplugin.chain.build import build_chain
-    from wasmplugin.chain.workload import plan_items
+    from wasmplugin.chain.workload import FetchMemo, plan_items
     from wasmplugin.config.plan import config_dump_section
     from wasmplugin.config.planner import build_plan
 
@@ -100,12 +100,13 @@ def build_chains(b: MeshStateBuilder, state: ConfigState, mesh: Mesh, we: Worklo
     ensure_services(b, we)
     base_dir = b.cfg.directory if b.cfg.directory.is_dir() else b.cfg.directory.parent
     built: dict[tuple[Direction, int | None], Any] = {}
+    fetched: FetchMemo = {}  # a module in several chains is fetched once
     log = b.host.log
     try:
         for pc in plan.chains:
             if not pc.http:
                 continue
-            items = plan_items(pc.http, b.fetcher, base_dir=Path(base_dir))
+            items = plan_items(pc.http, b.fetcher, base_dir=Path(base_dir), memo=fetched)
             result = build_chain(
                 items,
                 wasm_runtime=b.wasm_runtime,

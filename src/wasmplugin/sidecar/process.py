@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from wasmplugin import __version__
 from wasmplugin.abi.enums import LogLevel
 from wasmplugin.chain.api import Direction
+from wasmplugin.chain.runtime import PluginStats
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
 from wasmplugin.sidecar.admin import AdminProtocol
 from wasmplugin.sidecar.app import Sidecar, SidecarOptions
@@ -29,7 +30,7 @@ from wasmplugin.sidecar.logs import SidecarLog, level_name
 from wasmplugin.sidecar.reload import Reloader, StateBuilder
 from wasmplugin.sidecar.services import HttpCallClient, LoopClock, LoopScheduler
 from wasmplugin.sidecar.state import ConfigState
-from wasmplugin.sidecar.stats import PLUGIN_PROM_TYPES, ProcessStats, plugin_stats_lines
+from wasmplugin.sidecar.stats import PLUGIN_PROM_TYPES, ProcessStats, add_plugin_stats, plugin_stats_lines
 from wasmplugin.sidecar.upstream import UpstreamPool
 
 
@@ -240,17 +241,21 @@ class SidecarProcess:
             prom.append(host.fetch_metrics.render_prometheus())
         return ProcessStats("".join(text), "".join(prom))
 
-    def _plugin_stats(self) -> list[tuple[str, Any]]:
+    def _plugin_stats(self) -> list[tuple[str, PluginStats]]:
+        """Per-plugin counters, one entry per plugin name: a plugin in several chains (inbound
+        and outbound listeners) has a runtime in each, and its series add up (Envoy's
+        ``wasm_filter`` stats are per plugin, not per listener)."""
         assert self.sidecar is not None
-        out: list[tuple[str, Any]] = []
+        out: dict[str, PluginStats] = {}
         seen: set[int] = set()
         for chain in self.sidecar.state.chains.chains().values():
             for rt in getattr(chain, "plugins", ()):
                 if id(rt) in seen:
                     continue
                 seen.add(id(rt))
-                out.append((str(getattr(rt, "name", "?")), getattr(rt, "stats", None)))
-        return out
+                name = str(getattr(rt, "name", "?"))
+                out[name] = add_plugin_stats(out.get(name), rt.stats)
+        return list(out.items())
 
     async def config_dump(self) -> dict[str, Any]:
         return self.config_dump_sync()
@@ -294,33 +299,15 @@ class SidecarProcess:
 
     def server_info_sync(self) -> dict[str, Any]:
         status = self.reloader.status if self.reloader else None
-        return {
-            "version": f"wasmplugin/{__version__}",
-            "state": "LIVE" if self.is_ready() else "PRE_INITIALIZING",
-            "uptime_current_epoch": f"{int(time.time() - self.started_at)}s",
-            "pid": os.getpid(),
-            "workload": self.cfg.workload,
-            "config_version": self.version,
-            "last_reload_error": status.last_error if status else None,
-            "command_line_options": {
-                "concurrency": self.cfg.concurrency,
-                "config_dir": str(self.cfg.directory),
-                "inbound_port": self.ports.get("inbound"),
-                "outbound_port": self.ports.get("outbound"),
-                "admin_port": self.ports.get("admin"),
-                "log_level": level_name(self.log.levels["main"]),
-            },
-            "python": sys.version.split()[0],
-        }
+        info = server_info(self, status.last_error if status else None)
+        info["python"] = sys.version.split()[0]
+        return info
 
     async def set_log_level(self, logger: str | None, level: LogLevel) -> None:
-        if logger is None:
-            self.log.set_all(level)
-        else:
-            self.log.set_level(logger, level)
+        self.log.apply(logger, level)
 
     def log_levels(self) -> dict[str, str]:
-        return {k: level_name(v) for k, v in self.log.levels.items()}
+        return self.log.level_names()
 
     def quit(self) -> None:
         self.quit_event.set()
@@ -339,3 +326,37 @@ async def wait_quit(proc: SidecarProcess) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, proc.quit_event.set)
     await proc.quit_event.wait()
+
+
+class _InfoSource(Protocol):
+    cfg: ServeConfig
+    log: SidecarLog
+    started_at: float
+
+    @property
+    def ports(self) -> dict[str, int]: ...
+    @property
+    def version(self) -> int: ...
+    def is_ready(self) -> bool: ...
+
+
+def server_info(src: _InfoSource, last_error: str | None) -> dict[str, Any]:
+    """``/server_info`` of a sidecar process or of the parent of its workers."""
+    cfg, ports = src.cfg, src.ports
+    return {
+        "version": f"wasmplugin/{__version__}",
+        "state": "LIVE" if src.is_ready() else "PRE_INITIALIZING",
+        "uptime_current_epoch": f"{int(time.time() - src.started_at)}s",
+        "pid": os.getpid(),
+        "workload": cfg.workload,
+        "config_version": src.version,
+        "last_reload_error": last_error,
+        "command_line_options": {
+            "concurrency": cfg.concurrency,
+            "config_dir": str(cfg.directory),
+            "inbound_port": ports.get("inbound"),
+            "outbound_port": ports.get("outbound"),
+            "admin_port": ports.get("admin"),
+            "log_level": level_name(src.log.levels["main"]),
+        },
+    }

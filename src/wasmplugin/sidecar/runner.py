@@ -49,8 +49,9 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-async def _main(cfg: ServeConfig) -> int:
-    proc = SidecarProcess(cfg)
+async def start_or_exit_code(proc: SidecarProcess) -> int | None:
+    """Start ``proc``; on a bad configuration or a port that cannot be bound, print one
+    ``error:`` line, close it and return the exit code (None: started)."""
     try:
         await proc.start()
     except WasmPluginError as err:
@@ -61,6 +62,14 @@ async def _main(cfg: ServeConfig) -> int:
         print(f"error: cannot listen: {err.strerror or err}", file=sys.stderr, flush=True)
         await proc.close()
         return 1
+    return None
+
+
+async def _main(cfg: ServeConfig) -> int:
+    proc = SidecarProcess(cfg)
+    code = await start_or_exit_code(proc)
+    if code is not None:
+        return code
     assert proc.sidecar is not None
     tune_gc()
     announce(cfg, proc.ports, proc.sidecar.state)

@@ -207,7 +207,11 @@ class _Call:
             conn.abort()
         self._done(None)
 
-    def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
+    def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None, last: bytes = b"") -> None:
+        if last:
+            self.on_upstream_data(last)
+            if self.finished:
+                return
         conn = self.conn
         self.conn = None
         if conn is not None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+from wasmplugin.chain.runtime import PluginStats
 
 
 class ListenerStats:
@@ -149,10 +151,22 @@ class ProcessStats:
 _PROM_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
+def add_plugin_stats(total: PluginStats | None, stats: PluginStats) -> PluginStats:
+    """``total`` plus ``stats`` (a new object; counters add up, the maximum callback time is the
+    larger one). ``total`` None: a copy of ``stats``."""
+    out = PluginStats()
+    for f in fields(PluginStats):
+        a = getattr(total, f.name) if total is not None else 0
+        b = getattr(stats, f.name)
+        setattr(out, f.name, max(a, b) if f.name == "max_callback_ns" else a + b)
+    return out
+
+
 def plugin_stats_lines(plugin: str, stats: object) -> tuple[str, str]:
     """Per-plugin counters of the chain (``PluginRuntime.stats``) as /stats and Prometheus lines."""
     fields_ = (
         ("requests", "rq_total"),
+        ("log_only", "log_only"),
         ("failures", "failures"),
         ("denied", "denied"),
         ("bypassed", "bypassed"),
@@ -180,6 +194,7 @@ PLUGIN_PROM_TYPES = "".join(
     f"# TYPE envoy_wasm_filter_{s} {'gauge' if s == 'callback_time_max_us' else 'counter'}\n"
     for s in (
         "rq_total",
+        "log_only",
         "failures",
         "denied",
         "bypassed",

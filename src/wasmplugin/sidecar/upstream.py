@@ -35,7 +35,11 @@ class UpstreamHandler(Protocol):
 
     def on_upstream_data(self, data: bytes) -> None: ...
 
-    def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None: ...
+    def on_upstream_end(self, trailers: list[tuple[bytes, bytes]] | None, last: bytes = b"") -> None:
+        """The response is over. ``last`` is its final body chunk when that chunk completed a
+        body of declared length (one call instead of data then an empty end, as Envoy's codec
+        does when a body and its end arrive together)."""
+        ...
 
     def on_upstream_error(self, reason: str) -> None: ...
 
@@ -66,6 +70,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_headers",
         "_in_trailers",
         "_length",
+        "_remaining",
         "_status_reason",
         "endpoint",
         "express",
@@ -104,6 +109,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._status_reason = b""
         self._close_delimited = False
         self._length = -1
+        #: Body bytes still expected of a response framed by content-length (0: none or unknown).
+        self._remaining = 0
         self._chunked = False
         self._chunk = b""
         self._head_chunk: bytes | None = None
@@ -238,6 +245,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.head_request or status == 204 or status == 304:
             length = 0 if length < 0 or self.head_request else length
         self._close_delimited = length < 0 and not chunked
+        self._remaining = length if length > 0 and not chunked else 0
         h = self.handler
         if h is None:
             return
@@ -260,8 +268,20 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         h = self.handler
-        if h is not None:
-            h.on_upstream_data(body)
+        if h is None:
+            return
+        remaining = self._remaining
+        if remaining:
+            remaining -= len(body)
+            self._remaining = remaining
+            if remaining <= 0:
+                # The declared length is complete: end the response with its last chunk now
+                # (on_message_complete follows and finds no handler).
+                self.handler = None
+                self.response_started = False
+                h.on_upstream_end(None, body)
+                return
+        h.on_upstream_data(body)
 
     def on_message_complete(self) -> None:
         self._between = True

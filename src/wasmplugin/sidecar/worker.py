@@ -15,10 +15,9 @@ import sys
 from typing import Any
 
 from wasmplugin.abi.enums import LogLevel
-from wasmplugin.errors import WasmPluginError
 from wasmplugin.sidecar.logs import SidecarLog
 from wasmplugin.sidecar.process import SidecarProcess
-from wasmplugin.sidecar.runner import install_loop, tune_gc
+from wasmplugin.sidecar.runner import install_loop, start_or_exit_code, tune_gc
 from wasmplugin.sidecar.workers import config_from_json
 
 
@@ -76,16 +75,9 @@ async def _main(index: int, fd: int, config: str) -> int:
         writer.write((json.dumps(obj) + "\n").encode())
 
     proc = SidecarProcess(cfg, log=log, serve_admin=False, reuse_port=True, worker_id=index)
-    try:
-        await proc.start()
-    except WasmPluginError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        await proc.close()
-        return err.exit_code
-    except OSError as err:
-        print(f"error: cannot listen: {err.strerror or err}", file=sys.stderr, flush=True)
-        await proc.close()
-        return 1
+    code = await start_or_exit_code(proc)
+    if code is not None:
+        return code
     assert proc.sidecar is not None
     state = proc.sidecar.state
     inbound = state.routes.inbound

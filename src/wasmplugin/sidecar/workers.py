@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -28,12 +27,11 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from wasmplugin import __version__
 from wasmplugin.abi.enums import LogLevel
 from wasmplugin.sidecar.admin import AdminProtocol
 from wasmplugin.sidecar.listeners import bind_tcp, bound_port, serve_socket
-from wasmplugin.sidecar.logs import SidecarLog, level_name
-from wasmplugin.sidecar.process import ServeConfig
+from wasmplugin.sidecar.logs import SidecarLog
+from wasmplugin.sidecar.process import ServeConfig, server_info
 from wasmplugin.sidecar.stats import ProcessStats, StatsSnapshot, merge_prometheus, merge_text
 
 
@@ -326,36 +324,18 @@ class WorkerPool:
 
     async def server_info(self) -> dict[str, Any]:
         workers = await self._each("info")
-        return {
-            "version": f"wasmplugin/{__version__}",
-            "state": "LIVE" if self.is_ready() else "PRE_INITIALIZING",
-            "uptime_current_epoch": f"{int(time.time() - self.started_at)}s",
-            "pid": os.getpid(),
-            "workload": self.cfg.workload,
-            "config_version": self.version,
-            "last_reload_error": self.last_error,
-            "command_line_options": {
-                "concurrency": self.cfg.concurrency,
-                "config_dir": str(self.cfg.directory),
-                "inbound_port": self.ports.get("inbound"),
-                "outbound_port": self.ports.get("outbound"),
-                "admin_port": self.ports.get("admin"),
-                "log_level": level_name(self.log.levels["main"]),
-            },
-            "workers": workers,
-        }
+        info = server_info(self, self.last_error)
+        info["workers"] = workers
+        return info
 
     async def set_log_level(self, logger: str | None, level: LogLevel) -> None:
         if logger is not None and logger not in self.log.levels:
             raise KeyError(logger)
         await self._each("log_level", logger=logger, level=int(level))
-        if logger is None:
-            self.log.set_all(level)
-        else:
-            self.log.set_level(logger, level)
+        self.log.apply(logger, level)
 
     def log_levels(self) -> dict[str, str]:
-        return {k: level_name(v) for k, v in self.log.levels.items()}
+        return self.log.level_names()
 
     def quit(self) -> None:
         self.quit_event.set()
