@@ -393,6 +393,12 @@ class UpstreamPool:
             if conn.transport is not None:
                 conn.transport.abort()
             raise
+        except Exception:  # e.g. a host name IDNA cannot encode: fail the request, never hang it
+            if conn.transport is not None:
+                conn.transport.abort()
+            stats.cx_connect_fail += 1
+            on_error("connection_failure")
+            return
         on_ready(conn)
 
     def release(self, conn: UpstreamConnection) -> None:
