@@ -10,23 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from support.blog import HEADER_MODIFIER_CONFIG as BLOG_CONFIG
 from support.echo_upstream import EchoUpstream
 from support.serve_process import PLUGINS, WORKLOAD, ServeProcess, fetch, plugin_yaml
 
 HEADER_MODIFIER = PLUGINS / "header-modifier" / "plugin.wasm"
 QUIET = "response_headers: []\nenable_logging: false\nlog_level: info"
-BLOG_CONFIG = """
-request_headers:
-  - name: "x-custom-header"
-    value: "added-by-wasm"
-  - name: "x-request-id"
-    value: "generated-id"
-response_headers:
-  - name: "x-processed-by"
-    value: "wasm-plugin"
-enable_logging: true
-log_level: "info"
-"""
 
 
 @pytest.fixture
