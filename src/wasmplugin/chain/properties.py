@@ -9,6 +9,7 @@ with ``proxy_set_property`` lives in the stream's filter state under ``wasm.<pat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wasmplugin.abi.headers import HeaderMap
@@ -239,3 +240,113 @@ def resolve_property(s: HttpStream, path: tuple[str, ...]) -> PropertyValue | No
     if head == "filter_state":
         return value
     return _index(value, rest)
+
+
+# --- direct getters --------------------------------------------------------------------------------
+# The paths plugins ask for on every request (``request.method``, ``response.code``, ...) map to one
+# getter each: ``ActiveFilter.stream_property`` answers them with a dict lookup and one call instead
+# of ``resolve_property`` → ``_root`` → ``_request`` and a chain of string compares. Each getter
+# returns exactly what ``resolve_property`` returns for its path (``tests/chain`` compares them).
+
+Getter = Callable[["HttpStream"], "PropertyValue | None"]
+
+
+def _req_field(name: bytes) -> Getter:
+    """A request header by its lower-case name: ``HeaderMap.get`` without the name's conversion."""
+
+    def get(s: HttpStream) -> PropertyValue | None:
+        h = s.req_headers
+        if h is not None:
+            for k, v in h._entries:
+                if k == name:
+                    return v
+        return None
+
+    return get
+
+
+def _req_key(key: str) -> Getter:
+    def get(s: HttpStream) -> PropertyValue | None:
+        return _request(s, key, ()) if s.req_headers is not None else None
+
+    return get
+
+
+def _resp_code(s: HttpStream) -> PropertyValue | None:
+    h = s.resp_headers
+    if h is None:
+        return None
+    for k, st in h._entries:
+        if k == b":status":
+            return int(st) if st.isdigit() else None
+    return None
+
+
+def _resp_key(key: str) -> Getter:
+    def get(s: HttpStream) -> PropertyValue | None:
+        return _response(s, key, ())
+
+    return get
+
+
+def _req_duration(s: HttpStream) -> PropertyValue | None:
+    if s.req_headers is None or not s.completed_ns:
+        return None
+    return Duration(s.completed_ns - s.start_mono_ns)
+
+
+def _root_key(head: str, key: str) -> Getter:
+    rest = (key,)
+
+    def get(s: HttpStream) -> PropertyValue | None:
+        return _root(s, head, rest)
+
+    return get
+
+
+def _xds_key(key: str) -> Getter:
+    def get(s: HttpStream) -> PropertyValue | None:
+        return _xds(s, key)
+
+    return get
+
+
+GETTERS: dict[tuple[str, ...], Getter] = {
+    ("request", "path"): _req_field(b":path"),
+    ("request", "host"): _req_field(b":authority"),
+    ("request", "scheme"): _req_field(b":scheme"),
+    ("request", "method"): _req_field(b":method"),
+    ("request", "referer"): _req_field(b"referer"),
+    ("request", "useragent"): _req_field(b"user-agent"),
+    ("request", "id"): _req_field(b"x-request-id"),
+    ("request", "duration"): _req_duration,
+    ("response", "code"): _resp_code,
+    **{
+        ("request", key): _req_key(key)
+        for key in ("url_path", "query", "protocol", "headers_bytes", "time", "size", "total_size", "headers")
+    },
+    **{
+        ("response", key): _resp_key(key)
+        for key in (
+            "code_details",
+            "flags",
+            "headers",
+            "trailers",
+            "grpc_status",
+            "headers_bytes",
+            "size",
+            "total_size",
+        )
+    },
+    **{
+        (head, key): _root_key(head, key)
+        for head, keys in (
+            ("source", ("address", "port")),
+            ("destination", ("address", "port")),
+            ("connection", ("id", "mtls", "requested_server_name")),
+            ("upstream", ("address", "port")),
+        )
+        for key in keys
+    },
+    **{("xds", key): _xds_key(key) for key in ("cluster_name", "route_name", "listener_direction")},
+}

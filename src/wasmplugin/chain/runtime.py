@@ -275,6 +275,7 @@ class PluginRuntime:
         return self._clock.monotonic_ns() if self._clock is not None else 0
 
     # -- stream bookkeeping (called by the chain) ---------------------------------------------------
+    # (``HttpStream._enter`` and ``_finish_one`` inline these two on the per-request path: keep in sync)
     def attach(self, af: ActiveFilter) -> None:
         self._active.add(af)
 

@@ -60,7 +60,7 @@ from wasmplugin.chain.local_reply import (
     build_local_reply,
     normalize_details,
 )
-from wasmplugin.chain.properties import resolve_property
+from wasmplugin.chain.properties import GETTERS, resolve_property
 from wasmplugin.chain.runtime import FailStrategy, PluginRuntime, PluginStats, RuntimeState, StreamContextLike
 from wasmplugin.errors import PluginRuntimeError
 
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from wasmplugin.chain.chain import FilterChain
 
 _perf_ns = time.perf_counter_ns
+_GETTER = GETTERS.get
 _READY = RuntimeState.READY
 
 # --- per-filter, per-direction iteration state (Envoy IterationState, spelled out) ---------------
@@ -247,6 +248,9 @@ class ActiveFilter:
 
     # -- StreamHost: properties -----------------------------------------------------------------------
     def stream_property(self, path: tuple[str, ...]) -> PropertyValue | None:
+        get = _GETTER(path)  # the common two-segment attributes: one getter, no string compares
+        if get is not None:
+            return get(self.stream)
         return resolve_property(self.stream, path)
 
     def set_property(self, path: tuple[str, ...], value: bytes) -> WasmResult:
@@ -529,7 +533,11 @@ class HttpStream:
         stats.callbacks += 3
         stats.callback_ns += _perf_ns() - t0
         af.ctx = None
-        af.runtime.detach(af, ok=ok and self.error is None)
+        # rt.detach(af, ok=...), inlined
+        rt = af.runtime
+        rt._active.discard(af)
+        if ok and self.error is None and af.generation == rt.generation:
+            rt._consecutive_failures = 0
 
     def events(self) -> list[Event]:
         """Drain the outputs produced since the last call."""
@@ -588,7 +596,7 @@ class HttpStream:
             self._in_cb = True
             t0 = _perf_ns()
             try:
-                n_headers = len(headers)
+                n_headers = len(headers._entries)  # HeaderMap.__len__ without its frame
                 rc = (
                     ctx.on_request_headers(n_headers, eos)
                     if d == REQUEST
@@ -871,7 +879,7 @@ class HttpStream:
                 af.ctx = vm.create_stream(af)
             except PluginRuntimeError as err:
                 return self._callback_failed(af, err) != ENDED
-            rt.attach(af)
+            rt._active.add(af)  # rt.attach(af), inlined (once per plugin and request)
             return True
         if rt.strategy is FailStrategy.FAIL_OPEN:
             stats.bypassed += 1

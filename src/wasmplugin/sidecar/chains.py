@@ -65,6 +65,10 @@ class ChainSet:
         for key, chain in (chains or {}).items():
             if chain is not None and not chain_is_empty(chain):
                 self._chains[key] = chain
+        #: ``_chains`` split by direction, keyed by port alone: ``chain_for`` runs per request, and
+        #: hashing a ``Direction`` (an Enum) is a Python-level ``__hash__`` call.
+        self._inbound = {p: c for (d, p), c in self._chains.items() if d is Direction.INBOUND}
+        self._outbound = {p: c for (d, p), c in self._chains.items() if d is Direction.OUTBOUND}
         self._on_close = on_close
         #: No chain at all: every request takes the fast path.
         self.empty = not self._chains
@@ -73,15 +77,17 @@ class ChainSet:
         self.closed = False
 
     def chain_for(self, direction: Direction, port: int) -> Chain | None:
-        c = self._chains.get((direction, port))
+        by_port = self._inbound if direction is Direction.INBOUND else self._outbound
+        c = by_port.get(port)
         if c is None:
-            c = self._chains.get((direction, None))
+            c = by_port.get(None)
         return c  # type: ignore[return-value]
 
     def chains(self) -> dict[tuple[Direction, int | None], object]:
         return dict(self._chains)
 
     # -- lifetime: exchanges pin the set they started on ------------------------------------------
+    # (``Exchange.start`` and ``_end_chain`` inline ``acquire``/``release``: keep them in sync)
     def acquire(self) -> None:
         self.active += 1
 

@@ -152,7 +152,7 @@ class Exchange:
         chain = None if chains.empty else chains.chain_for(lc.direction, port)
         if chain is not None:
             self.chainset = chains
-            chains.acquire()
+            chains.active += 1  # chains.acquire(), without a call per request
             self._start_chain(chain, port)
         else:
             self._start_fast()
@@ -434,9 +434,6 @@ class Exchange:
             self.cstats.rq_reset += 1
         self._upstream_failure(http1.UPSTREAM_RESET)
 
-    def on_upstream_flushed(self) -> None:
-        self._flush()
-
     def on_upstream_backpressure(self, paused: bool) -> None:
         if paused:
             self.conn.pause(PAUSE_UPSTREAM)
@@ -539,6 +536,9 @@ class Exchange:
         if nxt is not None and nxt is not self and nxt.upstream is not None:
             nxt.upstream.flush()  # a pipelined exchange started while this one finished
 
+    #: UpstreamHandler: the upstream read batch is over (``_flush`` itself: no frame per read).
+    on_upstream_flushed = _flush
+
     def _access_line(self) -> str:
         """Envoy-like: ``[time] "METHOD PATH PROTOCOL" STATUS DETAILS DURATION LISTENER CLUSTER``."""
         ms = int((self.lc.loop.time() - self.t_start) * 1000)
@@ -552,7 +552,10 @@ class Exchange:
 
     # -- chain path --------------------------------------------------------------------------------
     def _start_chain(self, chain: Any, port: int) -> None:
-        info = self.conn.stream_info(self.cluster, port, self.http11)
+        conn = self.conn
+        info = conn._info  # conn.stream_info(...) when the connection's cached one still applies
+        if info is None or conn._info_key != (self.cluster, port, self.http11):
+            info = conn.stream_info(self.cluster, port, self.http11)
         info.request_start_ns = time.time_ns()
         self.stream = stream = chain.new_stream(info, self._wakeup)
         # Envoy's HTTP/1 codec: pseudo-headers first, then the fields (lower-case names) minus the
@@ -593,7 +596,9 @@ class Exchange:
                 cs = self.chainset
                 self.chainset = None
                 if cs is not None:
-                    cs.release()
+                    cs.active -= 1  # cs.release(), inlined (once per request)
+                    if cs.retired and cs.active == 0:
+                        cs.close()
 
     def _drain(self) -> None:
         stream = self.stream
@@ -675,7 +680,9 @@ class Exchange:
                 parts.append(b"content-length: 0\r\n")
             self.up_done = True
         else:
-            total = _complete_body_length(events, i, SendRequestData, SendRequestTrailers)
+            total = -1  # the usual single event: no body follows among ``events``
+            if i < len(events):
+                total = _complete_body_length(events, i, SendRequestData, SendRequestTrailers)
             if total >= 0:
                 parts.append(b"content-length: %d\r\n" % total)
             elif length >= 0 and not self.req_chunked:
@@ -705,7 +712,7 @@ class Exchange:
         status_b = pseudo.get(b":status") or b"200"
         status = int(status_b) if status_b.isdigit() else 500
         self.status = status
-        parts = [http1.status_line(status), *lines]
+        parts = [_STATUS_LINE.get(status) or http1.status_line(status), *lines]
         no_body = self.method == _HEAD or status in (204, 304) or 100 <= status < 200
         if ev.end_stream:
             if not no_body:
@@ -716,7 +723,9 @@ class Exchange:
             if length >= 0 and self.method == _HEAD:
                 parts.append(b"content-length: %d\r\n" % length)
         else:
-            total = _complete_body_length(events, i, SendResponseData, SendResponseTrailers)
+            total = -1  # the usual single event: no body follows among ``events``
+            if i < len(events):
+                total = _complete_body_length(events, i, SendResponseData, SendResponseTrailers)
             if total >= 0:
                 parts.append(b"content-length: %d\r\n" % total)
             elif length >= 0:
@@ -725,7 +734,7 @@ class Exchange:
                 self._body_framing(parts)
         if not self.req_done and ev.local:
             self.resp_close = True
-        parts.append(self._head_end())
+        parts.append(CRLF if self.http11 and not self.resp_close else self._head_end())
         self.resp_started = True
         self.conn.wbuf.append(b"".join(parts))
         if ev.end_stream:
@@ -740,6 +749,8 @@ _SKIP = frozenset(_NOT_FORWARDED | _PSEUDO)
 _NOT_TO_CHAIN = HOP_BY_HOP | {b"host", b"expect"}
 _XFP_HTTP = (b"x-forwarded-proto", b"http")
 _STATUS_BYTES = {code: b"%d" % code for code in range(100, 600)}
+#: ``http1.status_line`` of every code, looked up without a call per response.
+_STATUS_LINE = {code: http1.status_line(code) for code in range(100, 600)}
 
 
 def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], int]:
@@ -749,7 +760,7 @@ def _split_fields(headers: HeaderMap) -> tuple[dict[bytes, bytes], list[bytes], 
     pseudo: dict[bytes, bytes] = {}
     lines: list[bytes] = []
     length = -1
-    for field in headers:
+    for field in headers._entries:  # HeaderMap.__iter__ without its frame
         name = field[0]
         if name in _SKIP:
             if name in _PSEUDO:

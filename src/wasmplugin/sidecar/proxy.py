@@ -208,7 +208,8 @@ class DownstreamConnection(asyncio.Protocol):
     def stream_info(self, cluster: Cluster | None, port: int, http11: bool) -> StreamInfo:
         """The connection's facts for a chain stream (properties ``source.*``, ``upstream.*`` ...).
         Streams of one connection run one after the other, so they share one object while the
-        route stays the same; the exchange sets ``request_start_ns`` for each."""
+        route stays the same; the exchange sets ``request_start_ns`` for each (and checks
+        ``_info``/``_info_key`` itself before calling this: keep them in sync)."""
         key = (cluster, port, http11)
         info = self._info
         if info is not None and self._info_key == key:
