@@ -35,6 +35,7 @@ from wasmplugin.sidecar.proxy import DownstreamConnection
 from wasmplugin.sidecar.upstream import UpstreamConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cases import NoopVM  # bench/cases.py: the stand-in VM the chain benchmarks use too
 from run import sidecar_dir  # bench/run.py: the same mesh as the wrk benchmark
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\nUser-Agent: wrk\r\n\r\n"
@@ -148,44 +149,6 @@ async def start(case: str, tmp: Path) -> Driver:
     if case == "noop":
         install_noop_chain(proc)
     return Driver(proc)
-
-
-class NoopContext:
-    """Stream context of the ``noop`` case (benchmark only): every callback returns Continue."""
-
-    context_id = 2
-
-    def on_request_headers(self, n: int, eos: bool) -> int:
-        return 0
-
-    on_response_headers = on_request_body = on_response_body = on_request_headers
-
-    def on_request_trailers(self, n: int) -> int:
-        return 0
-
-    on_response_trailers = on_request_trailers
-
-    def on_log(self) -> None:
-        pass
-
-    on_done = on_delete = on_log
-
-
-class NoopVM:
-    """VM of the ``noop`` case (benchmark only): no wasm at all."""
-
-    failure = None
-    on_failure = None
-    _ctx = NoopContext()
-
-    def start(self) -> None:
-        pass
-
-    def create_stream(self, host: object) -> NoopContext:
-        return self._ctx
-
-    def close(self) -> None:
-        pass
 
 
 def install_noop_chain(proc: SidecarProcess) -> None:
