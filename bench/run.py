@@ -172,13 +172,14 @@ class Sample:
 
 @dataclass
 class Result:
+    """One target over all rounds: medians, errors summed, the CPU range."""
+
     name: str
     rps: float
     p50_ms: float
     p99_ms: float
     errors: int
     cpu_us: float | None
-    user_us: float | None
     cpu_min: float | None
     cpu_max: float | None
 
@@ -404,7 +405,6 @@ def main() -> int:
     for key, label, _, _pid in targets:
         xs = samples[key]
         cpu = [x.cpu_us for x in xs if x.cpu_us is not None]
-        user = [x.user_us for x in xs if x.user_us is not None]
         results.append(
             Result(
                 label,
@@ -413,7 +413,6 @@ def main() -> int:
                 median([x.p99_ms for x in xs]),
                 sum(x.errors for x in xs),
                 median(cpu) if cpu else None,
-                median(user) if user else None,
                 min(cpu) if cpu else None,
                 max(cpu) if cpu else None,
             )

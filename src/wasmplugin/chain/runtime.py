@@ -106,9 +106,6 @@ class PluginStats:
     callback_ns: int = 0
     max_callback_ns: int = 0
 
-    def mean_request_us(self) -> float:
-        return self.callback_ns / self.requests / 1000.0 if self.requests else 0.0
-
 
 class PluginRuntime:
     """One plugin in a chain. Owns its VMs (``close()``)."""
@@ -256,11 +253,6 @@ class PluginRuntime:
         delay = min(self.limits.fail_reload_backoff_s * (2 ** (n - 1)), self.limits.fail_reload_backoff_max_s)
         self._reload_at_ns = self._now_ns() + int(delay * 1e9)
         return float(delay)
-
-    @property
-    def reload_at_ns(self) -> int:
-        """Monotonic time from which FAIL_RELOAD may start a fresh VM."""
-        return self._reload_at_ns
 
     def _fail_streams(self, err: PluginRuntimeError, origin: ActiveFilter | None, *, defer: bool) -> None:
         victims = [af for af in self._active if af is not origin]

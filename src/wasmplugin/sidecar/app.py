@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,7 +144,3 @@ class Sidecar:
 
 def _factory(lc: ListenerContext) -> Callable[[], DownstreamConnection]:
     return lambda: DownstreamConnection(lc)
-
-
-def stderr_line(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

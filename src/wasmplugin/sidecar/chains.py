@@ -87,15 +87,8 @@ class ChainSet:
         return dict(self._chains)
 
     # -- lifetime: exchanges pin the set they started on ------------------------------------------
-    # (``Exchange.start`` and ``_end_chain`` inline ``acquire``/``release``: keep them in sync)
-    def acquire(self) -> None:
-        self.active += 1
-
-    def release(self) -> None:
-        self.active -= 1
-        if self.retired and self.active == 0:
-            self.close()
-
+    # (``Exchange.start`` counts ``active`` up and ``Exchange._end_chain`` down, closing a retired
+    # set at zero: no call per request)
     def retire(self) -> None:
         """Called when a newer set replaced this one: close once in-flight exchanges finish."""
         self.retired = True

@@ -84,7 +84,6 @@ class Exchange:
     cluster: Cluster | None = None
     cstats: ClusterStats | None = None
     upstream: UpstreamConnection | None = None
-    up_head = False
     up_chunked = False
     up_done = False
     pending_bytes = 0
@@ -152,7 +151,7 @@ class Exchange:
         chain = None if chains.empty else chains.chain_for(lc.direction, port)
         if chain is not None:
             self.chainset = chains
-            chains.active += 1  # chains.acquire(), without a call per request
+            chains.active += 1  # pins the set (see ChainSet's lifetime comment)
             self._start_chain(chain, port)
         else:
             self._start_fast()
@@ -596,7 +595,7 @@ class Exchange:
                 cs = self.chainset
                 self.chainset = None
                 if cs is not None:
-                    cs.active -= 1  # cs.release(), inlined (once per request)
+                    cs.active -= 1  # unpins it; the last exchange closes a retired set
                     if cs.retired and cs.active == 0:
                         cs.close()
 
@@ -691,7 +690,6 @@ class Exchange:
                 parts.append(b"transfer-encoding: chunked\r\n")
                 self.up_chunked = True
         parts.append(CRLF)
-        self.up_head = True
         self._up_write(b"".join(parts))
         self._connect()
         if self.up_done and self.upstream is not None:
@@ -796,7 +794,7 @@ def _complete_body_length(
     else -1. Lets a body a plugin rewrote go out with a correct content-length."""
     total = 0
     for ev in events[i:]:
-        if isinstance(ev, (SendRequestData, SendResponseData)) and isinstance(ev, data_t):
+        if isinstance(ev, data_t):
             total += len(ev.data)
             if ev.end_stream:
                 return total

@@ -29,10 +29,6 @@ _STATUS_LINES: dict[int, bytes] = {
 }
 
 
-def reason_phrase(status: int) -> bytes:
-    return _REASONS.get(status, b"Unknown")
-
-
 def status_line(status: int) -> bytes:
     line = _STATUS_LINES.get(status)
     return line if line is not None else b"HTTP/1.1 %d Unknown\r\n" % status

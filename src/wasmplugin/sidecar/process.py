@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 from wasmplugin import __version__
 from wasmplugin.abi.enums import LogLevel
-from wasmplugin.chain.api import Direction
 from wasmplugin.chain.runtime import PluginStats
 from wasmplugin.limits import DEFAULT_LIMITS, Limits
 from wasmplugin.sidecar.admin import AdminProtocol
@@ -311,10 +310,6 @@ class SidecarProcess:
 
     def quit(self) -> None:
         self.quit_event.set()
-
-
-def listener_directions() -> tuple[tuple[str, Direction], ...]:
-    return (("inbound", Direction.INBOUND), ("outbound", Direction.OUTBOUND))
 
 
 async def wait_quit(proc: SidecarProcess) -> None:

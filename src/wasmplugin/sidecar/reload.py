@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,12 +135,3 @@ class Reloader:
             self.status.last_error = None
             self.log("info", f"reload applied: config version {version}")
             return True
-
-
-def env_interval(default: float) -> float:
-    """``WASMPLUGIN_RELOAD_INTERVAL`` overrides the poll interval (seconds)."""
-    text = os.environ.get("WASMPLUGIN_RELOAD_INTERVAL")
-    try:
-        return float(text) if text else default
-    except ValueError:
-        return default

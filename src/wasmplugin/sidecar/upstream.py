@@ -25,7 +25,6 @@ from wasmplugin.sidecar.stats import ClusterStats
 _WATCHED_LENGTHS = frozenset({14} | {len(n) for n in HOP_BY_HOP})
 
 
-
 class UpstreamHandler(Protocol):
     """What an upstream connection reports to the exchange it currently serves."""
 
