@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import gc
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import wasmtime
+import yaml
 
 from wasmplugin.abi.enums import LogLevel
 from wasmplugin.abi.headers import HeaderMap
@@ -28,7 +28,7 @@ from wasmplugin.chain.build import PluginToLoad, build_chain
 from wasmplugin.host.api import LogSink
 from wasmplugin.host.contexts import StreamContext
 from wasmplugin.host.logsink import CollectingLogSink
-from wasmplugin.host.runtime import WasmRuntime
+from wasmplugin.host.runtime import WasmRuntime, default_cache_dir
 from wasmplugin.host.scheduling import VirtualScheduler
 from wasmplugin.host.settings import PluginSettings
 from wasmplugin.host.simplehost import SimpleStreamHost, make_services
@@ -38,18 +38,10 @@ from wasmplugin.limits import DEFAULT_LIMITS
 ROOT = Path(__file__).resolve().parents[1]
 HEADER_MODIFIER = ROOT / "plugins" / "header-modifier" / "plugin.wasm"
 LOOP_WAT = ROOT / "bench" / "wat" / "hostcall_loop.wat"
-#: The blog's header-modifier configuration: two request headers, one response header, logging on.
-CONFIG = json.dumps(
-    {
-        "request_headers": [
-            {"name": "x-custom-header", "value": "added-by-wasm"},
-            {"name": "x-request-id", "value": "generated-id"},
-        ],
-        "response_headers": [{"name": "x-processed-by", "value": "wasm-plugin"}],
-        "enable_logging": True,
-        "log_level": "info",
-    }
-).encode()
+#: The blog's header-modifier configuration (two request headers, one response header, logging on),
+#: read from the blog's own WasmPlugin so that the benchmarks run what the blog runs.
+BLOG_WASMPLUGIN = ROOT / "examples" / "blog" / "10-wasmplugin-header-modifier.yaml"
+CONFIG = json.dumps(yaml.safe_load(BLOG_WASMPLUGIN.read_text())["spec"]["pluginConfig"]).encode()
 REQ = [
     (b":authority", b"example.com"),
     (b":path", b"/api/items"),
@@ -72,11 +64,10 @@ def nothing(n: int) -> None:
 def runtime_for_bench(callback_deadline_ms: int | None = None) -> WasmRuntime:
     """A runtime with an on-disk compile cache, which keeps Cranelift out of the (slow) valgrind
     runs after the first; a longer deadline for cases that loop in one guest call."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     limits = DEFAULT_LIMITS
     if callback_deadline_ms is not None:
         limits = limits.with_overrides(callback_deadline_ms=callback_deadline_ms)
-    return WasmRuntime(limits, cache_dir=Path(base) / "wasmplugin" / "bench-compiled")
+    return WasmRuntime(limits, cache_dir=default_cache_dir().parent / "bench-compiled")
 
 
 class CountingSink:

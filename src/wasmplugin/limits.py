@@ -33,6 +33,9 @@ class Limits:
     #: proxy_get_property paths whose parse a VM keeps (wasmplugin's own; the cache starts over
     #: when full, so a plugin asking for ever new paths costs memory only up to this).
     property_cache_entries: int = 256
+    #: Host-call argument arrays (one per wasmtime stack address) whose view a VM keeps
+    #: (wasmplugin's own; the cache starts over when full).
+    args_views_entries: int = 256
 
     # --- ABI codecs ----------------------------------------------------------------------------
     #: Serialized header pairs larger than this decode as empty (PROXY_WASM_HOST_PAIRS_MAX_BYTES).

@@ -45,9 +45,6 @@ class _Thresholds:
     def level(self, plugin: str) -> LogLevel:
         return self.per_plugin.get(plugin, self.default)
 
-    def get(self, plugin: str) -> LogLevel:
-        return self.per_plugin.get(plugin, self.default)
-
     def set_level(self, level: LogLevel, plugin: str | None = None) -> None:
         if plugin is None:
             self.default = level

@@ -38,8 +38,6 @@ HOST_CALLBACK = CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_void_p, c_size_t)
 
 #: Words a view of ``args_and_results`` spans: 16 slots, more than any import's parameters (12).
 ARGS_VIEW_WORDS = 64
-#: Distinct ``args_and_results`` addresses (guest stack depths, threads) remembered per VM.
-ARGS_VIEWS_MAX = 256
 
 
 class ArgsViews(dict[int, memoryview]):
@@ -48,10 +46,17 @@ class ArgsViews(dict[int, memoryview]):
     wasmtime hands every host call a pointer into its own stack, so the same few addresses come
     back call after call: a view built once per address is cheaper than the pointer object ctypes
     would build per call, and indexes faster. A view is only read while its address is the
-    current call's array, and only within that call's own slots."""
+    current call's array, and only within that call's own slots. Up to ``max_entries`` distinct
+    addresses (guest stack depths, threads; ``Limits.args_views_entries``), then it starts over."""
+
+    __slots__ = ("max_entries",)
+
+    def __init__(self, max_entries: int) -> None:
+        super().__init__()
+        self.max_entries = max_entries
 
     def view(self, address: int) -> memoryview:
-        if len(self) >= ARGS_VIEWS_MAX:
+        if len(self) >= self.max_entries:
             self.clear()
         words = (c_uint32 * ARGS_VIEW_WORDS).from_address(address)
         view = self[address] = memoryview(words).cast("B").cast("I")

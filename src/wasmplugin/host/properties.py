@@ -75,7 +75,8 @@ class PropertyResolver:
     Plugins ask for the same few paths on every request, so the parse of a raw path is kept per
     path bytes (up to ``cache_entries`` paths; the cache starts over when full): a path answered
     by the host alone (``plugin_*``, ``node``, ``xds.node``) keeps its encoded answer, any other
-    its segments and its provider. A stream's answer is never kept: it is asked for every time.
+    its segments and whether the stream answers it (else its provider is asked). A stream's
+    answer is never kept: it is asked for every time.
     """
 
     __slots__ = ("_cache", "_cache_entries", "_constants", "_providers", "_xds_node")

@@ -75,7 +75,6 @@ class PluginVM:
         "_deadline_epoch",
         "_deadline_hit",
         "_deadline_ms",
-        "_deadline_ticks",
         "_epoch_cb",
         "_exit_code",
         "_exports",
@@ -185,7 +184,6 @@ class PluginVM:
 
         limits = runtime.limits
         self._deadline_ms = limits.callback_deadline_ms
-        self._deadline_ticks = runtime._ticker.deadline_ticks
         self._memory_limit = limits.vm_memory_bytes
         self._ticker = runtime._ticker
         #: This VM's host-call callbacks: referenced for as long as the store may call them.
@@ -197,7 +195,7 @@ class PluginVM:
         self._ctx = native.context_of(store)
         self._epoch_cb = native.EPOCH_CALLBACK(self._on_epoch_deadline)
         native.store_epoch_deadline_callback(native.store_ptr(store), self._epoch_cb, None, None)
-        native.context_set_epoch_deadline(self._ctx, self._deadline_ticks)
+        native.context_set_epoch_deadline(self._ctx, self._ticker.deadline_ticks)
         self._trap = c_void_p()
         self._trap_addr = ctypes.addressof(self._trap)
         self._trap2 = c_void_p()
@@ -226,9 +224,9 @@ class PluginVM:
     # ------------------------------------------------------------------------------------------
     def _instantiate(self, module: CompiledModule, store: wasmtime.Store) -> wasmtime.Instance:
         traced = self._tracer is not None
-        views = native.ArgsViews()
+        views = native.ArgsViews(self.services.limits.args_views_entries)
         pre, self._host_callbacks = module._instance_pre(lambda fn: host_callback(self, fn, traced, views))
-        self._deadline_epoch = self._ticker.epoch + self._deadline_ticks
+        self._deadline_epoch = self._ticker.deadline
         try:
             return pre.instantiate(store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:

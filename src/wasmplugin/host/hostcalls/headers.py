@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmplugin.abi.enums import AbiVersion
-from wasmplugin.abi.headers import HeaderMap
 from wasmplugin.abi.pairs import Pair, PairsFormatError, decode_pairs
 from wasmplugin.host.functions import Args
 from wasmplugin.host.hostcalls import BAD_ARGUMENT, NOT_FOUND, OK
@@ -30,7 +29,7 @@ def read_pairs(vm: PluginVM, ptr: int, size: int) -> list[Pair]:
 
 
 def proxy_get_header_map_pairs(vm: PluginVM, a: Args) -> int:
-    hmap = _map(vm, a[0])
+    hmap = vm.header_map(a[0])
     if hmap is None:
         return BAD_ARGUMENT
     data = hmap.serialize() if len(hmap) else b""
@@ -39,18 +38,11 @@ def proxy_get_header_map_pairs(vm: PluginVM, a: Args) -> int:
 
 def proxy_set_header_map_pairs(vm: PluginVM, a: Args) -> int:
     pairs = read_pairs(vm, a[4], a[8])
-    hmap = _map(vm, a[0])
+    hmap = vm.header_map(a[0])
     if hmap is None or hmap.frozen:
         return BAD_ARGUMENT
     hmap.set_all(pairs)
     return OK
-
-
-def _map(vm: PluginVM, map_type: int) -> HeaderMap | None:
-    if map_type <= 3:
-        host = vm.effective.host
-        return host.header_map(map_type) if host is not None else None
-    return vm.header_map(map_type) if map_type <= 7 else None
 
 
 def proxy_get_header_map_value(vm: PluginVM, a: Args) -> int:
@@ -61,7 +53,7 @@ def proxy_get_header_map_value(vm: PluginVM, a: Args) -> int:
     if kp + kn > mem.size:
         mem.check(kp, kn)
     key = mem.view[kp : kp + kn].tobytes()
-    if map_type <= 3:  # _map(), inlined on the two hottest header calls
+    if map_type <= 3:  # vm.header_map(), inlined on the two hottest header calls
         host = vm.effective.host
         hmap = host.header_map(map_type) if host is not None else None
     else:
@@ -105,7 +97,7 @@ def proxy_replace_header_map_value(vm: PluginVM, a: Args) -> int:
     mem = vm.mem
     key = mem.read(a[4], a[8])
     value = mem.read(a[12], a[16])
-    hmap = _map(vm, a[0])
+    hmap = vm.header_map(a[0])
     if hmap is None or hmap.frozen:
         return BAD_ARGUMENT
     hmap.replace(key, value)
@@ -114,7 +106,7 @@ def proxy_replace_header_map_value(vm: PluginVM, a: Args) -> int:
 
 def proxy_remove_header_map_value(vm: PluginVM, a: Args) -> int:
     key = vm.mem.read(a[4], a[8])
-    hmap = _map(vm, a[0])
+    hmap = vm.header_map(a[0])
     if hmap is None or hmap.frozen:
         return BAD_ARGUMENT
     hmap.remove(key)
@@ -122,7 +114,7 @@ def proxy_remove_header_map_value(vm: PluginVM, a: Args) -> int:
 
 
 def proxy_get_header_map_size(vm: PluginVM, a: Args) -> int:
-    hmap = _map(vm, a[0])
+    hmap = vm.header_map(a[0])
     if hmap is None:
         return BAD_ARGUMENT
     vm.mem.put_u32(a[4], hmap.byte_size())
