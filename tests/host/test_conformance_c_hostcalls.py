@@ -36,8 +36,6 @@ from .plugin_driver import exchange
 C_DIR = PLUGINS / "c-hostcalls"
 VARIANTS = {"0.2.1": "plugin.wasm", "0.2.0": "plugin-abi-0.2.0.wasm", "0.1.0": "plugin-abi-0.1.0.wasm"}
 
-pytestmark = pytest.mark.skipif(not (C_DIR / "plugin.wasm").exists(), reason="c-hostcalls not built")
-
 
 @pytest.fixture(scope="module")
 def rt() -> Iterator[WasmRuntime]:
