@@ -20,12 +20,8 @@ apt_packages=()
 have_c_toolchain || apt_packages+=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "plugins: installing ${apt_packages[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+  "$plugins_dir/../scripts/apt-install.sh" "${apt_packages[@]}"
 fi
 
 missing=()

@@ -78,6 +78,16 @@ func (h *harness) counter(name string) uint64 {
 	return v
 }
 
+// wantCounters checks each counter in want (name → value).
+func (h *harness) wantCounters(want map[string]uint64) {
+	h.t.Helper()
+	for name, n := range want {
+		if got := h.counter(name); got != n {
+			h.t.Errorf("%s = %d, want %d", name, got, n)
+		}
+	}
+}
+
 func TestCountsRequestsAndBucketsDurations(t *testing.T) {
 	h := start(t, blogConfig)
 	h.exchange("GET", "200", 30*time.Millisecond)
@@ -93,18 +103,14 @@ func TestCountsRequestsAndBucketsDurations(t *testing.T) {
 			t.Errorf("bucket le=%s: %d, want %d", le, got, want)
 		}
 	}
-	for name, want := range map[string]uint64{
+	h.wantCounters(map[string]uint64{
 		"custom_api_requests_total.method=GET.status=200":                           3,
 		"custom_api_request_duration_seconds_count.method=GET.status=200":           3,
 		"custom_api_request_duration_microseconds_sum.method=GET.status=200":        7_130_000,
 		"custom_api_requests_total.method=POST.status=503":                          1,
 		"custom_api_request_duration_seconds_bucket.method=POST.status=503.le=0.01": 1,
 		"custom_api_request_duration_microseconds_sum.method=POST.status=503":       2000,
-	} {
-		if got := h.counter(name); got != want {
-			t.Errorf("%s = %d, want %d", name, got, want)
-		}
-	}
+	})
 	if _, err := h.host.GetCounterMetric("custom_api_requests_total.method=GET.status=404"); err == nil {
 		t.Error("series are defined only when seen")
 	}
@@ -113,15 +119,11 @@ func TestCountsRequestsAndBucketsDurations(t *testing.T) {
 func TestZeroDurationAndMissingStatus(t *testing.T) {
 	h := start(t, blogConfig)
 	h.exchange("BREW", "", 0) // no response headers, no response.code property in the emulator
-	if got := h.counter("custom_api_requests_total.method=OTHER.status=0"); got != 1 {
-		t.Errorf("requests = %d", got)
-	}
-	if got := h.counter("custom_api_request_duration_microseconds_sum.method=OTHER.status=0"); got != 0 {
-		t.Errorf("sum = %d", got)
-	}
-	if got := h.counter("custom_api_request_duration_seconds_bucket.method=OTHER.status=0.le=0.01"); got != 1 {
-		t.Errorf("zero duration lands in the first bucket: %d", got)
-	}
+	h.wantCounters(map[string]uint64{
+		"custom_api_requests_total.method=OTHER.status=0":                          1,
+		"custom_api_request_duration_microseconds_sum.method=OTHER.status=0":       0,
+		"custom_api_request_duration_seconds_bucket.method=OTHER.status=0.le=0.01": 1, // zero duration: first bucket
+	})
 	if logs := h.host.GetErrorLogs(); len(logs) != 0 {
 		t.Errorf("error logs: %v", logs)
 	}
@@ -161,17 +163,13 @@ func TestCountsRequestsAnsweredBeforeThisPlugin(t *testing.T) {
 			h.logOnly()
 
 			tags := ".method=" + tc.method + ".status=" + strconv.FormatInt(tc.code, 10)
-			for name, want := range map[string]uint64{
+			h.wantCounters(map[string]uint64{
 				"custom_api_requests_total" + tags:                                   2,
 				"custom_api_request_duration_seconds_count" + tags:                   2,
 				"custom_api_request_duration_microseconds_sum" + tags:                2 * uint64(tc.d.Microseconds()),
 				"custom_api_request_duration_seconds_bucket" + tags + ".le=" + tc.le: 2,
 				"custom_api_request_duration_seconds_bucket" + tags + ".le=+Inf":     2,
-			} {
-				if got := h.counter(name); got != want {
-					t.Errorf("%s = %d, want %d", name, got, want)
-				}
-			}
+			})
 			if got := h.counter("custom_api_request_duration_seconds_bucket" + tags + ".le=0.01"); tc.le != "0.01" && got != 0 {
 				t.Errorf("%s: le=0.01 = %d, want 0", tags, got)
 			}
@@ -201,24 +199,18 @@ func TestDurationFromRequestTimeWithoutRequestDuration(t *testing.T) {
 	h.setProperty([]byte("GET"), "request", "method")
 	h.logOnly()
 
-	if got := h.counter("custom_api_request_duration_microseconds_sum.method=GET.status=200"); got != 250_000 {
-		t.Errorf("sum = %d µs, want 250000 (now - request.time)", got)
-	}
-	if got := h.counter("custom_api_request_duration_seconds_bucket.method=GET.status=200.le=0.1"); got != 0 {
-		t.Errorf("le=0.1 = %d", got)
-	}
-	if got := h.counter("custom_api_request_duration_seconds_bucket.method=GET.status=200.le=0.5"); got != 1 {
-		t.Errorf("le=0.5 = %d", got)
-	}
+	h.wantCounters(map[string]uint64{
+		"custom_api_request_duration_microseconds_sum.method=GET.status=200":      250_000, // now - request.time
+		"custom_api_request_duration_seconds_bucket.method=GET.status=200.le=0.1": 0,
+		"custom_api_request_duration_seconds_bucket.method=GET.status=200.le=0.5": 1,
+	})
 }
 
 func TestLogOnlyWithoutAttributesIsStillCounted(t *testing.T) {
 	h := start(t, blogConfig)
 	h.logOnly()
-	if got := h.counter("custom_api_requests_total.method=OTHER.status=0"); got != 1 {
-		t.Errorf("requests = %d", got)
-	}
-	if got := h.counter("custom_api_request_duration_seconds_bucket.method=OTHER.status=0.le=0.01"); got != 1 {
-		t.Errorf("no duration known: 0 s, first bucket: %d", got)
-	}
+	h.wantCounters(map[string]uint64{
+		"custom_api_requests_total.method=OTHER.status=0":                          1,
+		"custom_api_request_duration_seconds_bucket.method=OTHER.status=0.le=0.01": 1, // no duration known: 0 s
+	})
 }

@@ -20,7 +20,7 @@ from wasmplugin.cli.config_args import (
     plan_from_admin,
 )
 from wasmplugin.cli.get import QUALIFIED, RESOURCE_NAMES
-from wasmplugin.cli.served import positions
+from wasmplugin.cli.served import as_object, positions
 from wasmplugin.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -133,9 +133,6 @@ def _module(plugin: WasmPlugin, mesh: Mesh, lines: list[str]) -> None:
         secret_text = f"{secret.name} (resolved, {len(secret.dockerconfigjson.reveal())} bytes, <redacted>)"
     else:
         secret_text = f"{secret.name} (NOT resolved: the fetch fails)"
-    configuration = spec.configuration.decode("utf-8") if spec.configuration else "<empty>"
-    if len(configuration) > 200:
-        configuration = configuration[:197] + "..."
     rows = [
         ("URL", url),
         ("SHA256", sha),
@@ -147,11 +144,20 @@ def _module(plugin: WasmPlugin, mesh: Mesh, lines: list[str]) -> None:
         ("Type", spec.effective_type.value + ("" if spec.type else " (default)")),
         ("Root ID", spec.plugin_name or "<empty>"),
         ("ECDS Name", plugin.ecds_name),
-        ("Configuration", configuration),
+        ("Configuration", _configuration(spec.configuration)),
     ]
+    _module_rows(rows, lines)
+
+
+def _configuration(data: bytes) -> str:
+    """The configuration bytes as text, cut to 200 characters."""
+    text = data.decode("utf-8", errors="replace") or "<empty>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _module_rows(rows: list[tuple[str, str]], lines: list[str]) -> None:
     lines.append("Module:")
-    for label, value in rows:
-        lines.append(f"  {label + ':':<20}{value}")
+    lines.extend(f"  {label + ':':<20}{value}" for label, value in rows)
 
 
 def _env(plugin: WasmPlugin, mesh: Mesh, lines: list[str]) -> None:
@@ -241,8 +247,6 @@ def describe(plugin: WasmPlugin, mesh: Mesh) -> str:
 
 def describe_served(entry: PlanEntry, plan: ChainPlan, admin: str) -> str:
     """``describe`` of a plugin a running sidecar serves: what its /config_dump says of it."""
-    from wasmplugin.cli.served import as_object
-
     lines: list[str] = []
     _field(lines, "Name", [entry.name])
     _field(lines, "Namespace", [entry.namespace])
@@ -260,9 +264,6 @@ def describe_served(entry: PlanEntry, plan: ChainPlan, admin: str) -> str:
     else:
         state = "resolved, <redacted>" if secret.resolved else "NOT resolved: the fetch fails"
         secret_text = f"{secret.name} ({state})"
-    configuration = entry.configuration.decode("utf-8", errors="replace") or "<empty>"
-    if len(configuration) > 200:
-        configuration = configuration[:197] + "..."
     rows = [
         ("URL", entry.url),
         ("SHA256", entry.sha256 or "<none>"),
@@ -274,10 +275,9 @@ def describe_served(entry: PlanEntry, plan: ChainPlan, admin: str) -> str:
         ("Type", entry.type),
         ("Root ID", entry.root_id or "<empty>"),
         ("ECDS Name", entry.ecds_name),
-        ("Configuration", configuration),
+        ("Configuration", _configuration(entry.configuration)),
     ]
-    lines.append("Module:")
-    lines.extend(f"  {label + ':':<20}{value}" for label, value in rows)
+    _module_rows(rows, lines)
     if entry.env:
         lines.append("Env:")
         for var in entry.env:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from wasmplugin.cli import served
 from wasmplugin.cli.config_args import (
     DEFAULT_NAMESPACE,
     add_admin_arg,
@@ -111,8 +112,6 @@ def from_file(p: WasmPlugin) -> Listed:
 
 
 def from_sidecar(e: PlanEntry) -> Listed:
-    from wasmplugin.cli import served
-
     priority = "<unset>" if e.priority is None else str(e.priority)
     wide = (e.phase, priority, e.type, e.fail_strategy, e.url)
     return Listed(e.namespace, e.name, served.created(e), wide, served.as_object(e))
