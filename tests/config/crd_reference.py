@@ -7,8 +7,8 @@
 * every ``x-kubernetes-validations`` rule with ``cel-python``, with Kubernetes' ``isURL`` /
   ``url().getScheme()`` answered by Go's ``net/url`` (:class:`go_reference.GoURL`).
 
-The CRD file is ``../shared/reference/istio-wasmplugin-crd.yaml`` from the repository root
-(override with ``WASMPLUGIN_CRD``).
+The CRD file is ``shared/reference/istio-wasmplugin-crd.yaml`` beside the repository (found by
+``support.shared_material``; override with ``WASMPLUGIN_CRD``).
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ import yaml
 from celpy import celtypes
 from go_reference import GoURL
 
-REPO = Path(__file__).resolve().parents[2]
-CRD_PATH = Path(
-    os.environ.get("WASMPLUGIN_CRD", REPO.parent / "shared" / "reference" / "istio-wasmplugin-crd.yaml")
-)
+from support.shared_material import shared_file
+
+
+def crd_path() -> Path:
+    env = os.environ.get("WASMPLUGIN_CRD")
+    return Path(env) if env else shared_file("reference/istio-wasmplugin-crd.yaml")
 
 
 def load_crd_schema() -> dict[str, Any]:
-    if not CRD_PATH.exists():
-        raise FileNotFoundError(f"the reference CRD is missing: {CRD_PATH} (set WASMPLUGIN_CRD)")
-    crd = yaml.safe_load(CRD_PATH.read_text())
+    crd = yaml.safe_load(crd_path().read_text())
     schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schema
 

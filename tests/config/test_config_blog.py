@@ -8,20 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from support.shared_material import shared_file
 from wasmplugin.config import load
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "blog"
-BLOG = Path(
-    os.environ.get("WASMPLUGIN_BLOG", REPO.parent / "shared" / "seed" / "how-to-build-istio-wasmplugin.md")
-)
+
+
+def _blog() -> Path:
+    env = os.environ.get("WASMPLUGIN_BLOG")
+    return Path(env) if env else shared_file("seed/how-to-build-istio-wasmplugin.md")
 
 
 def _blog_yaml_blocks() -> list[str]:
-    if not BLOG.exists():
-        raise FileNotFoundError(f"the blog is missing: {BLOG} (set WASMPLUGIN_BLOG)")
     return [
-        body for lang, body in re.findall(r"```(\w*)\n(.*?)```", BLOG.read_text(), re.S) if lang == "yaml"
+        body for lang, body in re.findall(r"```(\w*)\n(.*?)```", _blog().read_text(), re.S) if lang == "yaml"
     ]
 
 
