@@ -31,8 +31,10 @@ for arg in "$@"; do
 done
 mapfile -t all < <(python3 "$manifest_py" list)
 if [ ${#names[@]} -eq 0 ]; then names=("${all[@]}"); fi
+# A here-string, not `printf | grep -q`: under pipefail, grep -q exiting at the first match can kill
+# printf with SIGPIPE and fail the pipeline (it did, for the first name, on CI).
 for n in "${names[@]}"; do
-  printf '%s\n' "${all[@]}" | grep -qx -- "$n" || { echo "plugins/build.sh: no plugin named $n (plugins/$n needs plugin.json and build.sh)" >&2; exit 2; }
+  grep -qx -- "$n" <<<"$(printf '%s\n' "${all[@]}")" || { echo "plugins/build.sh: no plugin named $n (plugins/$n needs plugin.json and build.sh)" >&2; exit 2; }
 done
 
 # One line naming the toolchain that builds a plugin of this language (recorded in MANIFEST.json).

@@ -26,7 +26,7 @@ fi
 
 missing=()
 if command -v rustup >/dev/null; then
-  if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+  if ! grep -qx wasm32-wasip1 <<<"$(rustup target list --installed)"; then
     echo "plugins: adding rust target wasm32-wasip1"
     rustup target add wasm32-wasip1
   fi

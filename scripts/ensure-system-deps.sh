@@ -26,7 +26,7 @@ fi
 echo "installing system packages: ${missing[*]}"
 "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" "${missing[@]}"
 # Debian starts nginx as a service on install; the benchmark runs its own instance.
-if printf '%s\n' "${missing[@]}" | grep -q nginx; then
+if [[ " ${missing[*]} " == *" nginx "* ]]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO systemctl stop nginx >/dev/null 2>&1 || $SUDO service nginx stop >/dev/null 2>&1 || true

@@ -15,7 +15,7 @@ case "$actual" in
   "$expected_rustc"*) ;;
   *) echo "header-modifier: warning: $actual differs from $expected_rustc; the module will not match MANIFEST.json" >&2 ;;
 esac
-if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+if command -v rustup >/dev/null && ! grep -qx "$target" <<<"$(rustup target list --installed)"; then
   echo "header-modifier: adding rust target $target" >&2
   rustup target add "$target"
 fi

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 target=wasm32-wasip1
 command -v cargo >/dev/null || { echo "build.sh: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
-if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+if command -v rustup >/dev/null && ! grep -qx "$target" <<<"$(rustup target list --installed)"; then
   rustup target add "$target"
 fi
 cargo build --release --target "$target"
