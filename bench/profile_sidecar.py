@@ -32,16 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # bench/run.py: the same upstream, mesh and sidecar as the wrk benchmark
 
-CASES = {
-    "none": [],
-    "header-mod": [("header-modifier", "STATS")],
-    "4-phases": [
-        ("p-authn", "AUTHN"),
-        ("p-authz", "AUTHZ"),
-        ("p-stats", "STATS"),
-        ("p-unspecified", "UNSPECIFIED_PHASE"),
-    ],
-}
+CASES = bench.PLUGIN_SETS
 
 
 def profiler(args: argparse.Namespace, pid: int, out: Path) -> list[str] | None:

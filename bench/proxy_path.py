@@ -36,7 +36,7 @@ from wasmplugin.sidecar.upstream import UpstreamConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import NoopVM  # bench/cases.py: the stand-in VM the chain benchmarks use too
-from run import sidecar_dir  # bench/run.py: the same mesh as the wrk benchmark
+from run import PLUGIN_SETS, sidecar_dir  # bench/run.py: the same meshes as the wrk benchmark
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:15006\r\nUser-Agent: wrk\r\n\r\n"
 RESPONSE = (
@@ -44,16 +44,12 @@ RESPONSE = (
     b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n"
 )
 
+#: ``noop`` uses the no-plugin mesh and installs a chain with a stand-in VM (``install_noop_chain``).
 CASES: dict[str, list[tuple[str, str]]] = {
-    "none": [],
-    "noop": [],
-    "header-mod": [("header-modifier", "STATS")],
-    "4-phases": [
-        ("p-authn", "AUTHN"),
-        ("p-authz", "AUTHZ"),
-        ("p-stats", "STATS"),
-        ("p-unspecified", "UNSPECIFIED_PHASE"),
-    ],
+    "none": PLUGIN_SETS["none"],
+    "noop": PLUGIN_SETS["none"],
+    "header-mod": PLUGIN_SETS["header-mod"],
+    "4-phases": PLUGIN_SETS["4-phases"],
 }
 
 

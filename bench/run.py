@@ -147,6 +147,20 @@ spec:
 """
 
 
+#: The sidecar targets' plugins, (name, phase) each: shared by bench/proxy_path.py and
+#: bench/profile_sidecar.py so every benchmark measures the same meshes.
+PLUGIN_SETS: dict[str, list[tuple[str, str]]] = {
+    "none": [],
+    "header-mod": [("header-modifier", "STATS")],
+    "4-phases": [
+        ("p-authn", "AUTHN"),
+        ("p-authz", "AUTHZ"),
+        ("p-stats", "STATS"),
+        ("p-unspecified", "UNSPECIFIED_PHASE"),
+    ],
+}
+
+
 def sidecar_dir(d: Path, upstream: int, plugins: list[tuple[str, str]]) -> Path:
     out = d / ("mesh-" + ("-".join(n for n, _ in plugins) or "none"))
     out.mkdir()
@@ -365,18 +379,9 @@ def main() -> int:
                 wait_port(px_port)
                 targets.append(("nginx", "nginx reverse proxy", px_port, px.p.pid))
             variants = [
-                ("sidecar", "sidecar, no plugin", []),
-                ("header-mod", "sidecar, header-modifier (STATS)", [("header-modifier", "STATS")]),
-                (
-                    "4-phases",
-                    "sidecar, 4 plugins (one per phase)",
-                    [
-                        ("p-authn", "AUTHN"),
-                        ("p-authz", "AUTHZ"),
-                        ("p-stats", "STATS"),
-                        ("p-unspecified", "UNSPECIFIED_PHASE"),
-                    ],
-                ),
+                ("sidecar", "sidecar, no plugin", PLUGIN_SETS["none"]),
+                ("header-mod", "sidecar, header-modifier (STATS)", PLUGIN_SETS["header-mod"]),
+                ("4-phases", "sidecar, 4 plugins (one per phase)", PLUGIN_SETS["4-phases"]),
             ]
             for key, label, plugins in variants:
                 if want(key):
