@@ -207,14 +207,16 @@ def plugin_yaml(
     config: str | None = None,
     mode: str | None = None,
     namespace: str = "default",
+    labels: str = "{app: app}",
 ) -> str:
+    """One WasmPlugin document (with its leading ``---``) selecting ``labels``."""
     lines = [
         "---",
         "apiVersion: extensions.istio.io/v1alpha1",
         "kind: WasmPlugin",
         f"metadata: {{name: {name}, namespace: {namespace}}}",
         "spec:",
-        "  selector: {matchLabels: {app: app}}",
+        f"  selector: {{matchLabels: {labels}}}",
         f"  url: file://{wasm}",
     ]
     if phase:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from support.serve_process import plugin_yaml
 from wasmplugin.errors import ConfigError
 from wasmplugin.testing import ChainTarget
 
@@ -16,33 +18,9 @@ from .conftest import PLUGINS
 Chain = Callable[..., ChainTarget]
 
 
-def plugin_doc(
-    name: str,
-    module: str,
-    *,
-    phase: str | None = None,
-    priority: int | None = None,
-    config: str = "{}",
-    namespace: str = "default",
-    labels: str = "{app: web}",
-    extra: str = "",
-) -> str:
-    lines = [
-        "apiVersion: extensions.istio.io/v1alpha1",
-        "kind: WasmPlugin",
-        f"metadata: {{name: {name}, namespace: {namespace}}}",
-        "spec:",
-        f"  selector: {{matchLabels: {labels}}}",
-        f"  url: file://{module}",
-        f"  pluginConfig: {config}",
-    ]
-    if phase:
-        lines.append(f"  phase: {phase}")
-    if priority is not None:
-        lines.append(f"  priority: {priority}")
-    if extra:
-        lines.append(extra)
-    return "\n".join(lines) + "\n"
+def plugin_doc(name: str, module: str, *, labels: str = "{app: web}", config: str = "{}", **kw: Any) -> str:
+    """``plugin_yaml`` for one document of ``write``'s list (which adds the separators)."""
+    return plugin_yaml(name, module, labels=labels, config=config, **kw).removeprefix("---\n")
 
 
 def workload_doc(name: str, address: str, labels: str, port: int) -> str:
@@ -174,7 +152,7 @@ def test_force_must_name_a_plugin_of_the_chain(wasm_chain: Chain, tmp_path: Path
 def test_a_fail_open_plugin_that_cannot_load_is_left_out(wasm_chain: Chain, tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        plugin_doc("missing", str(tmp_path / "missing.wasm"), extra="  failStrategy: FAIL_OPEN"),
+        plugin_doc("missing", str(tmp_path / "missing.wasm"), fail="FAIL_OPEN"),
         plugin_doc(
             "present",
             str(PLUGINS / "header-modifier/plugin.wasm"),
