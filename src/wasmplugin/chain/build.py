@@ -131,10 +131,8 @@ def load_plugin(
         said = start_log.last_warning
         if isinstance(err, PluginStartError) and said:
             err = PluginStartError(f"{err.reason} (the plugin logged: {said})", plugin=name)
-            if reject_start_failure:
-                raise err from None
         if reject_start_failure:
-            raise
+            raise err from None
         return PluginRuntime.load_failed(name, err, item.strategy), err
     except ModuleLoadError as err:  # instantiation failed
         rt.close()

@@ -267,10 +267,8 @@ class PluginRuntime:
         return self._clock.monotonic_ns() if self._clock is not None else 0
 
     # -- stream bookkeeping (called by the chain) ---------------------------------------------------
-    # (``HttpStream._enter`` and ``_finish_one`` inline these two on the per-request path: keep in sync)
-    def attach(self, af: ActiveFilter) -> None:
-        self._active.add(af)
-
+    # ``HttpStream._enter`` adds a filter to ``_active`` itself; ``_finish_one`` inlines ``detach``
+    # on the per-request path: keep it in sync.
     def detach(self, af: ActiveFilter, *, ok: bool) -> None:
         self._active.discard(af)
         if ok and af.generation == self.generation:

@@ -879,7 +879,7 @@ class HttpStream:
                 af.ctx = vm.create_stream(af)
             except PluginRuntimeError as err:
                 return self._callback_failed(af, err) != ENDED
-            rt._active.add(af)  # rt.attach(af), inlined (once per plugin and request)
+            rt._active.add(af)  # the runtime tracks it (its failure may have to end this stream)
             return True
         if rt.strategy is FailStrategy.FAIL_OPEN:
             stats.bypassed += 1

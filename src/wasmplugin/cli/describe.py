@@ -20,7 +20,7 @@ from wasmplugin.cli.config_args import (
     plan_from_admin,
 )
 from wasmplugin.cli.get import QUALIFIED, RESOURCE_NAMES
-from wasmplugin.cli.served import as_object, positions
+from wasmplugin.cli.served import as_object, positions, shown_value
 from wasmplugin.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -284,8 +284,7 @@ def describe_served(entry: PlanEntry, plan: ChainPlan, admin: str) -> str:
             if var.source == "HOST":
                 text = "(HOST: the sidecar's own environment variable)"
             else:
-                shown = "<redacted>" if var.secret else (var.value or "")
-                text = f"{shown} ({var.reference or var.source})"
+                text = f"{shown_value(var)} ({var.reference or var.source})"
             lines.append(f"  {var.name}:  {text}")
     workload = plan.workload
     lines.append("Workloads:")

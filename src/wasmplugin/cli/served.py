@@ -11,6 +11,8 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from wasmplugin.config.redact import Redacted
+
 if TYPE_CHECKING:
     from wasmplugin.config.plan import ChainPlan, EnvVar, PlanEntry
 
@@ -75,8 +77,13 @@ def env_var(var: EnvVar) -> dict[str, Any]:
     """One resolved env var in the resource's ``vmConfig.env`` shape (Secret values redacted)."""
     if var.source == "HOST":
         return {"name": var.name, "valueFrom": "HOST"}
-    value = "<redacted>" if var.secret else (var.value or "")
-    return {"name": var.name, "value": value}
+    return {"name": var.name, "value": shown_value(var)}
+
+
+def shown_value(var: EnvVar) -> str:
+    """What output may show of an env var's value: a Secret's is redacted."""
+    value = var.value
+    return "<redacted>" if isinstance(value, Redacted) else (value or "")
 
 
 def positions(plan: ChainPlan, ecds_name: str) -> list[str]:

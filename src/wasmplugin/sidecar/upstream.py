@@ -322,15 +322,14 @@ def _express(conn: UpstreamConnection, h: UpstreamHandler, data: bytes) -> bool:
     if status < 200 or status == 204 or status == 304 or len(data) != end + 4 + int(lengths[0]):
         return False
     keep_alive = True
-    m = _HOP_LINE.search(low)
-    if m is not None:
+    hop = _HOP_LINE.search(low)
+    if hop is not None:
         keep_alive = _CLOSE.search(low) is None
         kept = []
         start = 0
-        while m is not None:
+        for m in _HOP_LINE.finditer(low, hop.start()):
             kept.append(block[start : m.start()])
             start = m.end()
-            m = _HOP_LINE.search(low, start)
         kept.append(block[start:])
         block = b"".join(kept)
     conn.keep_alive = keep_alive
